@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libiothread: the AioContext event loop.
+ *
+ * An AioContext is a small event loop that one thread (its *home* thread)
+ * runs synchronously with aio_poll().  It watches file descriptors, runs
+ * bottom halves (deferred callbacks that any thread may schedule), fires
+ * timers, and busy-polls adaptively before it blocks.
+ *
+ * Conventions for the whole library:
+ *  - Functions that can fail return 0 (or a non-negative count) on success
+ *    and a negative errno value on failure.  The library never prints and
+ *    never exits.
+ *  - "Home thread only" functions assert that they run on the home thread;
+ *    calling them elsewhere is a programming error and aborts.
+ *  - Callbacks run on the home thread, from inside aio_poll().
+ */
+#ifndef IOTHREAD_AIO_H
+#define IOTHREAD_AIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <iothread/event-notifier.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct AioContext AioContext;
+typedef struct AioBH AioBH;
+
+/* ------------------------------------------------------------------------
+ * fd monitor back-ends
+ */
+
+typedef enum AioFdmon {
+    AIO_FDMON_AUTO = 0, /* io_uring if the kernel allows it, else poll(2)
+                           upgrading itself to epoll past 64 fds */
+    AIO_FDMON_IO_URING,
+    AIO_FDMON_EPOLL,
+    AIO_FDMON_POLL, /* poll(2) only, never upgraded */
+} AioFdmon;
+
+/*
+ * aio_fdmon_name: the lower-case name of @kind ("auto", "io_uring",
+ * "epoll", "poll"); "unknown" for out-of-range values.  Thread-safe.
+ */
+const char *aio_fdmon_name(AioFdmon kind);
+
+/*
+ * aio_fdmon_parse: parse @name (one of the names above) into *@kind.
+ * Returns 0, or -EINVAL for an unknown name.  Thread-safe.
+ */
+int aio_fdmon_parse(const char *name, AioFdmon *kind);
+
+/* ------------------------------------------------------------------------
+ * Context
+ */
+
+/*
+ * aio_context_new: create a context whose home thread is the calling
+ * thread, monitoring fds with back-end @fdmon.
+ *
+ * AIO_FDMON_AUTO never fails for want of io_uring: when the ring cannot be
+ * set up (EPERM from seccomp or kernel.io_uring_disabled, ENOSYS, ENOMEM,
+ * RLIMIT_MEMLOCK) it falls back to poll/epoll; aio_context_fdmon() tells
+ * what was chosen.  An explicit back-end that cannot be set up is an error.
+ *
+ * Setting LIBIOTHREAD_DISABLE_IO_URING=1 in the environment makes io_uring
+ * set-up fail with -ENOSYS, to exercise the fallback.
+ *
+ * The calling thread's timer slack is set to 1 ns (PR_SET_TIMERSLACK), as it
+ * becomes a loop thread whose timeouts are in nanoseconds.
+ *
+ * On success stores the context in *@ctxp and returns 0; otherwise returns
+ * -errno and leaves *@ctxp untouched.
+ */
+int aio_context_new(AioContext **ctxp, AioFdmon fdmon);
+
+/*
+ * aio_context_free: destroy @ctx.  Home thread only, and not from inside
+ * aio_poll().  Pending oneshot BHs are freed without running; BHs deleted
+ * with aio_bh_delete() are freed; BHs still owned by the caller and fd
+ * handlers still registered are a caller bug (handlers are dropped without
+ * their callbacks being called, fds are not closed).  The context's thread
+ * pool, if any, is shut down first: queued work is cancelled and running
+ * work is waited for.  No other thread may use @ctx once this is called,
+ * and every call other threads made on it (aio_bh_schedule(),
+ * aio_notify(), timer changes) must have returned: that a BH has run does
+ * not mean that the call which scheduled it has returned.
+ */
+void aio_context_free(AioContext *ctx);
+
+/*
+ * aio_context_claim: make the calling thread the home thread of @ctx, e.g.
+ * after creating it on one thread and handing it to another.  Must not be
+ * called while any thread is inside aio_poll(@ctx).  Also sets the calling
+ * thread's timer slack to 1 ns.
+ */
+void aio_context_claim(AioContext *ctx);
+
+/*
+ * aio_context_in_home_thread: true when the caller is @ctx's home thread.
+ * Thread-safe.
+ */
+bool aio_context_in_home_thread(AioContext *ctx);
+
+/*
+ * aio_context_fdmon: the back-end @ctx uses now (never AIO_FDMON_AUTO).  It
+ * can change once, from poll to epoll, when an AUTO context registers more
+ * than 64 fds.  Thread-safe.
+ */
+AioFdmon aio_context_fdmon(AioContext *ctx);
+
+/*
+ * aio_poll: run one iteration of the event loop.  Home thread only; may be
+ * nested (called from a callback).
+ *
+ * Runs pending bottom halves, dispatches ready fd handlers and fires
+ * expired timers.  With @blocking, first waits (busy-polling, then in the
+ * kernel) until at least one of those is ready or aio_notify() is called.
+ *
+ * Returns true when progress was made: a bottom half (other than an idle
+ * one), an fd handler or a timer callback ran.  A wake-up by aio_notify()
+ * alone is not progress, so `while (aio_poll(ctx, false)) {}` ends.
+ */
+bool aio_poll(AioContext *ctx, bool blocking);
+
+/*
+ * aio_notify: make the current or next aio_poll(@ctx, true) return soon.
+ * Wait-free, thread-safe and async-signal-safe.  Only the call that sets
+ * the context's "notified" flag may write the eventfd, and only if the
+ * home thread may be asleep; the flag stays set until the loop wakes, so
+ * any number of calls between two iterations cost at most one write.
+ */
+void aio_notify(AioContext *ctx);
+
+/* ------------------------------------------------------------------------
+ * fd handlers
+ */
+
+/* Called when the fd is readable (io_read) or writable (io_write). */
+typedef void AioIOHandler(void *opaque);
+/*
+ * Busy-poll callback: return true if there is work to do, in which case
+ * io_poll_ready is called instead of io_read.  Must be cheap and must not
+ * block; it may run many times per microsecond.
+ */
+typedef bool AioPollFn(void *opaque);
+/* Told when polling of this handler starts and stops: while polled, the
+ * source may stop sending notifications (e.g. stop kicking an eventfd). */
+typedef void AioPollNotify(void *opaque);
+
+/*
+ * aio_set_fd_handler: watch @fd on @ctx, change its callbacks, or, with
+ * all four callbacks NULL, stop watching it.  Home thread only (including
+ * from any callback, even the one being run, and from a nested aio_poll);
+ * before the context is first polled, the creating thread counts as home.
+ *
+ * @io_read / @io_write select the events waited for.  @io_poll, if not
+ * NULL, is busy-polled before blocking, and @io_poll_ready is called when
+ * it returned true.  A handler removed while the loop walks the list is
+ * only marked and is freed once nobody walks; it is never called again.
+ *
+ * Returns 0, -EINVAL for a negative fd or io_poll without io_poll_ready,
+ * -ENOENT when removing an fd that is not registered, -ENOMEM, or the
+ * back-end's error (e.g. -EPERM from epoll for a regular file).
+ */
+int aio_set_fd_handler(AioContext *ctx, int fd, AioIOHandler *io_read,
+                       AioIOHandler *io_write, AioPollFn *io_poll,
+                       AioIOHandler *io_poll_ready, void *opaque);
+
+/*
+ * aio_set_fd_poll: set begin/end notifications for @fd's busy polling.
+ * Home thread only.  Returns 0 or -ENOENT.
+ */
+int aio_set_fd_poll(AioContext *ctx, int fd, AioPollNotify *io_poll_begin,
+                    AioPollNotify *io_poll_end);
+
+typedef void EventNotifierHandler(EventNotifier *e);
+
+/*
+ * aio_set_event_notifier: like aio_set_fd_handler() for an EventNotifier;
+ * the callbacks receive @e.  All callbacks NULL removes it.  Home thread
+ * only.  The handler must clear the notifier (event_notifier_test_and_clear)
+ * or it fires again.
+ */
+int aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
+                           EventNotifierHandler *io_read,
+                           AioPollFn *io_poll,
+                           EventNotifierHandler *io_poll_ready);
+
+/* aio_set_event_notifier_poll: aio_set_fd_poll() for @e. */
+int aio_set_event_notifier_poll(AioContext *ctx, EventNotifier *e,
+                                EventNotifierHandler *io_poll_begin,
+                                EventNotifierHandler *io_poll_end);
+
+/* ------------------------------------------------------------------------
+ * Bottom halves
+ */
+
+typedef void AioBHFunc(void *opaque);
+
+/*
+ * aio_bh_new: allocate a bottom half that will run @cb(@opaque) on @ctx's
+ * home thread each time it is scheduled.  Thread-safe.  Returns NULL only
+ * when out of memory.  The caller owns it until aio_bh_delete().
+ */
+AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/*
+ * aio_bh_schedule: run @bh once on the next aio_poll() pass of its
+ * context, waking it.  Scheduling an already scheduled BH does nothing.
+ * A BH scheduled from a BH runs on the next pass, so a BH that reschedules
+ * itself cannot starve the loop.  Wait-free, thread-safe, async-signal-safe.
+ */
+void aio_bh_schedule(AioBH *bh);
+
+/*
+ * aio_bh_schedule_idle: like aio_bh_schedule() but does not wake the loop
+ * and does not count as progress; a blocked aio_poll() runs it within
+ * 10 ms.  For housekeeping.  Wait-free, thread-safe, async-signal-safe.
+ */
+void aio_bh_schedule_idle(AioBH *bh);
+
+/*
+ * aio_bh_cancel: unschedule @bh if it has not started running.  A BH that
+ * another thread is about to run may still run once.  Wait-free and
+ * thread-safe.
+ */
+void aio_bh_cancel(AioBH *bh);
+
+/*
+ * aio_bh_delete: cancel and free @bh.  Thread-safe: the memory is freed by
+ * the home thread on its next pass, never while the callback runs, so a BH
+ * may delete itself.  @bh must not be used by the caller afterwards.
+ */
+void aio_bh_delete(AioBH *bh);
+
+/*
+ * aio_bh_schedule_oneshot: run @cb(@opaque) once on @ctx's next pass; the
+ * BH frees itself.  Thread-safe and lock-free but allocates, so not
+ * async-signal-safe.  Returns 0 or -ENOMEM.
+ */
+int aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/* ------------------------------------------------------------------------
+ * Adaptive polling
+ */
+
+#define AIO_POLL_MAX_NS_DEFAULT 32768
+
+/*
+ * aio_context_set_poll_params: set how long @ctx busy-polls before it
+ * blocks.  Thread-safe; takes effect from the next iteration.
+ *
+ * Each pollable source (an fd handler with io_poll, and the context's own
+ * wake-up flag) has its own window, so one idle source cannot keep the
+ * thread spinning; an iteration polls for the largest window.  After each
+ * iteration, a source whose event took block_ns to arrive:
+ *   - keeps its window when block_ns <= window;
+ *   - shrinks when block_ns > @max_ns: window /= @shrink, or 0 if @shrink
+ *     is 0;
+ *   - otherwise grows: window *= @grow (0 means 2), from 4 us when it was
+ *     0, capped at @max_ns.
+ * @max_ns == 0 disables polling: not even one polling pass.  Handlers that
+ * made no progress for 7 s stop being polled until their fd fires again.
+ *
+ * Returns 0, or -EINVAL for a negative value.
+ */
+int aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
+                                int64_t shrink);
+
+/* aio_context_get_poll_params: read them back (any pointer may be NULL).
+ * Thread-safe. */
+void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
+                                 int64_t *grow, int64_t *shrink);
+
+/*
+ * aio_context_set_aio_max_batch: store the batch limit advertised to I/O
+ * engines running on @ctx (0 = engine default).  Thread-safe.  Returns 0 or
+ * -EINVAL for a negative value.
+ */
+int aio_context_set_aio_max_batch(AioContext *ctx, int64_t max_batch);
+int64_t aio_context_get_aio_max_batch(AioContext *ctx);
+
+/* ------------------------------------------------------------------------
+ * Counters
+ */
+
+/*
+ * Per-context counters.  Each is written by one thread (the home thread,
+ * or for notify_* any notifier with an atomic add) and read without locks,
+ * so a snapshot is consistent per field, not across fields.
+ */
+typedef struct AioStats {
+    uint64_t iterations;     /* aio_poll() calls */
+    uint64_t blocking_waits; /* waits in the kernel with a non-zero timeout */
+    uint64_t poll_passes;    /* iterations that busy-polled */
+    uint64_t poll_hits;      /* ... and found work while polling */
+    uint64_t poll_misses;    /* ... and found none before the window ended */
+    uint64_t poll_ns;        /* current polling window (largest source) */
+    uint64_t bh_runs;        /* bottom-half callbacks run */
+    uint64_t fd_dispatches;  /* fd handler callbacks run */
+    uint64_t timers_fired;   /* timer callbacks run */
+    uint64_t notify_writes;  /* eventfd writes by aio_notify() */
+    uint64_t notify_skipped; /* aio_notify() calls that needed no write */
+} AioStats;
+
+/* aio_context_get_stats: copy @ctx's counters into *@stats.  Thread-safe. */
+void aio_context_get_stats(AioContext *ctx, AioStats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOTHREAD_AIO_H */

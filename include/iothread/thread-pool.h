@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libiothread: each AioContext's pool of worker threads for blocking work.
+ *
+ * Work runs on a worker thread; its completion callback runs on the
+ * context's home thread, as a bottom half.  Workers are started on demand
+ * up to the maximum; idle workers above the minimum exit after 10 s.
+ */
+#ifndef IOTHREAD_THREAD_POOL_H
+#define IOTHREAD_THREAD_POOL_H
+
+#include <iothread/aio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AIO_THREAD_POOL_MIN_DEFAULT 0
+#define AIO_THREAD_POOL_MAX_DEFAULT 64
+
+typedef struct ThreadPoolRequest ThreadPoolRequest;
+
+/* Runs on a worker thread; its return value is passed to the completion. */
+typedef int ThreadPoolFunc(void *arg);
+/* Runs on the home thread with the work's result, or -ECANCELED. */
+typedef void ThreadPoolCompletion(void *opaque, int ret);
+
+/*
+ * aio_thread_pool_submit: queue @func(@arg) on @ctx's pool.  When it has
+ * run (or was cancelled), @cb(@opaque, ret) runs on the home thread and the
+ * request is freed.  Home thread only.  If @reqp is not NULL, *@reqp gets a
+ * handle valid until @cb has been called.  Returns 0 or -ENOMEM/-EAGAIN
+ * (no worker could be started and none exists).
+ */
+int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
+                           ThreadPoolCompletion *cb, void *opaque,
+                           ThreadPoolRequest **reqp);
+
+/*
+ * aio_thread_pool_cancel: if @req has not started, it will not run and its
+ * completion gets -ECANCELED (asynchronously, on a later pass); if it is
+ * running or done, nothing changes.  Home thread only.  Returns true when
+ * the request was cancelled.
+ */
+bool aio_thread_pool_cancel(ThreadPoolRequest *req);
+
+/*
+ * aio_thread_pool_set_limits: set the pool's minimum and maximum number of
+ * workers together, all or nothing.  Thread-safe.  Workers up to @min are
+ * started at once; workers above @max exit when they finish their current
+ * request.  Returns 0, or -EINVAL unless 0 <= @min <= @max and @max >= 1
+ * (nothing is changed then), or -ENOMEM.
+ */
+int aio_thread_pool_set_limits(AioContext *ctx, int min, int max);
+
+/* aio_thread_pool_get_limits: read them back.  Thread-safe. */
+void aio_thread_pool_get_limits(AioContext *ctx, int *min, int *max);
+
+/* Pool counters; a consistent snapshot taken under the pool's lock. */
+typedef struct ThreadPoolStats {
+    int workers;      /* worker threads alive */
+    int idle_workers; /* ... of which waiting for work */
+    int queued;       /* requests not yet started */
+    uint64_t completed; /* requests finished since creation */
+} ThreadPoolStats;
+
+/* aio_thread_pool_get_stats: fill *@stats.  Thread-safe. */
+void aio_thread_pool_get_stats(AioContext *ctx, ThreadPoolStats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOTHREAD_THREAD_POOL_H */

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fd monitor on io_uring (liburing).
+ *
+ * Each watched fd has one one-shot POLL_ADD in flight.  When it completes,
+ * the handler goes on the ready list and a new POLL_ADD is queued at once;
+ * it reaches the kernel with the next wait, in the same io_uring_enter()
+ * that waits.  Re-arming after every event keeps poll(2)'s level-triggered
+ * meaning that handlers rely on (a handler that leaves data unread is
+ * called again), which a multishot poll, firing only on new wake-ups,
+ * would not.
+ *
+ * A POLL_ADD is identified by a token, not by the handler: a handler can
+ * be removed and freed while its request is still in the kernel, and the
+ * completion must then find something that says "nobody wants this".
+ * Every POLL_ADD completes exactly once (with an event or -ECANCELED), and
+ * that completion frees its token.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <liburing.h>
+
+#include "aio-internal.h"
+
+#define URING_ENTRIES 256
+/* user_data of requests whose completion nobody needs (POLL_REMOVE). */
+#define IGNORED_USER_DATA 0
+
+typedef struct PollToken {
+    AioHandler *node; /* NULL once the handler gave the request up */
+    LIST_ENTRY(PollToken) link;
+} PollToken;
+
+LIST_HEAD_DECLARE(PollTokenList, PollToken);
+
+typedef struct UringState {
+    struct io_uring ring;
+    PollTokenList tokens; /* every token whose completion is outstanding */
+} UringState;
+
+static bool io_uring_disabled_by_env(void)
+{
+    const char *v = getenv("LIBIOTHREAD_DISABLE_IO_URING");
+
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static int fdmon_io_uring_init(AioContext *ctx)
+{
+    UringState *s;
+    int ret;
+
+    /* Lets users and tests exercise the fallback on any kernel. */
+    if (io_uring_disabled_by_env()) {
+        return -ENOSYS;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        return -ENOMEM;
+    }
+    ret = io_uring_queue_init(URING_ENTRIES, &s->ring, 0);
+    if (ret < 0) {
+        free(s);
+        return ret;
+    }
+    LIST_INIT(&s->tokens);
+    ctx->fdmon_state = s;
+    return 0;
+}
+
+static void fdmon_io_uring_fini(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+    PollToken *t, *tmp;
+
+    if (!s) {
+        return;
+    }
+    /* Closing the ring cancels everything in flight. */
+    io_uring_queue_exit(&s->ring);
+    LIST_FOREACH_SAFE(t, &s->tokens, link, tmp) {
+        if (t->node) {
+            t->node->uring_poll = NULL;
+        }
+        free(t);
+    }
+    free(s);
+    ctx->fdmon_state = NULL;
+}
+
+/* An SQE, making room by submitting when the queue is full. */
+static struct io_uring_sqe *get_sqe(UringState *s)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+
+    if (!sqe) {
+        io_uring_submit(&s->ring);
+        sqe = io_uring_get_sqe(&s->ring);
+    }
+    return sqe;
+}
+
+static int arm(UringState *s, AioHandler *node)
+{
+    PollToken *t = calloc(1, sizeof(*t));
+    struct io_uring_sqe *sqe;
+
+    if (!t) {
+        return -ENOMEM;
+    }
+    sqe = get_sqe(s);
+    if (!sqe) {
+        free(t);
+        return -EBUSY;
+    }
+    t->node = node;
+    LIST_INSERT_HEAD(&s->tokens, t, link);
+    io_uring_prep_poll_add(sqe, node->fd, node->events);
+    io_uring_sqe_set_data(sqe, t);
+    node->uring_poll = t;
+    return 0;
+}
+
+static int disarm(UringState *s, AioHandler *node)
+{
+    PollToken *t = node->uring_poll;
+    struct io_uring_sqe *sqe = get_sqe(s);
+
+    if (!sqe) {
+        return -EBUSY;
+    }
+    io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)t);
+    io_uring_sqe_set_data64(sqe, IGNORED_USER_DATA);
+    /* The token lives on until its POLL_ADD completes. */
+    t->node = NULL;
+    node->uring_poll = NULL;
+    return 0;
+}
+
+static int fdmon_io_uring_update(AioContext *ctx, AioHandler *node,
+                                 unsigned old_events)
+{
+    UringState *s = ctx->fdmon_state;
+    int ret;
+
+    if (node->uring_poll && (ret = disarm(s, node)) < 0) {
+        return ret;
+    }
+    if (node->events) {
+        ret = arm(s, node);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static void process_cqe(UringState *s, struct io_uring_cqe *cqe,
+                        AioHandlerList *ready, int *added)
+{
+    PollToken *t = io_uring_cqe_get_data(cqe);
+    AioHandler *node;
+
+    if (!t) {
+        return; /* a POLL_REMOVE */
+    }
+    node = t->node;
+    LIST_REMOVE(t, link);
+    free(t);
+    if (!node) {
+        return; /* given up by its handler */
+    }
+    node->uring_poll = NULL;
+    if (cqe->res < 0) {
+        /* -EBADF and the like: the owner closed the fd under us.  Re-arming
+         * would fail again at once, so the fd stays unwatched until its
+         * handler is changed or removed. */
+        return;
+    }
+    aio_add_ready_handler(ready, node, (unsigned)cqe->res);
+    (*added)++;
+    /* Re-arm for the next event; the handler's read runs before the kernel
+     * sees this, so data it leaves behind completes it at once. */
+    arm(s, node);
+}
+
+static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
+                               int64_t timeout_ns)
+{
+    UringState *s = ctx->fdmon_state;
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    int ret, added = 0;
+
+    if (timeout_ns == 0) {
+        if (io_uring_sq_ready(&s->ring)) {
+            io_uring_submit(&s->ring);
+        }
+    } else if (!io_uring_cq_ready(&s->ring)) {
+        struct __kernel_timespec ts, *tsp = NULL;
+
+        if (timeout_ns > 0) {
+            AIO_NS_TO_TIMESPEC(&ts, timeout_ns);
+            tsp = &ts;
+        }
+        ret = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, tsp, NULL);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+            return ret;
+        }
+    } else if (io_uring_sq_ready(&s->ring)) {
+        io_uring_submit(&s->ring);
+    }
+    io_uring_for_each_cqe(&s->ring, head, cqe) {
+        process_cqe(s, cqe, ready, &added);
+        n++;
+    }
+    io_uring_cq_advance(&s->ring, n);
+    return added;
+}
+
+/* Completions waiting in the shared ring: seen without a system call. */
+static bool fdmon_io_uring_peek(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+
+    return io_uring_cq_ready(&s->ring) > 0;
+}
+
+const FdmonOps fdmon_io_uring_ops = {
+    .kind = AIO_FDMON_IO_URING,
+    .init = fdmon_io_uring_init,
+    .fini = fdmon_io_uring_fini,
+    .update = fdmon_io_uring_update,
+    .wait = fdmon_io_uring_wait,
+    .peek = fdmon_io_uring_peek,
+};
