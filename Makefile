@@ -49,7 +49,8 @@ PROGRAMS       :=
 CHECK_PROGRAMS :=
 -include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all lib check check-now check-asan check-tsan clean run run-example deps
+.PHONY: all lib check check-now check-asan check-tsan clean run run-example \
+        run-daemon deps
 all: $(LIB) $(EXAMPLES) $(PROGRAMS)
 lib: $(LIB)
 
@@ -99,9 +100,15 @@ check-tsan: deps
 check-now: $(TESTS) $(PROGRAMS)
 	@IOTHREADD_BUILD=$(B) scripts/run-tests.sh $(TESTS) $(CHECK_PROGRAMS)
 
-# The main job (until the daemon lands): the example program.
+# The main job: the daemon in the foreground on ./run/qmp.sock with two
+# iothreads; Ctrl-C stops it.
+RUN_ARGS ?= --socket run/qmp.sock --object iothread,id=io0 \
+            --object iothread,id=io1
 run: deps
-	@$(MAKE) --no-print-directory run-example
+	@$(MAKE) --no-print-directory run-daemon
+
+run-daemon: $(B)/iothreadd
+	$(B)/iothreadd $(RUN_ARGS)
 
 run-example: $(B)/examples/hello-iothread
 	$(B)/examples/hello-iothread

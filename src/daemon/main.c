@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * iothreadd: the supervisor.  Its main thread runs an AioContext like any
+ * iothread; the control socket and the signals (a signalfd) are handlers
+ * on it.  Start-up order matters to whoever waits for us: the socket
+ * serves and the configured iothreads run before the pidfile appears.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/config-file.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "daemon/object-opt.h"
+#include "daemon/pidfile.h"
+#include "daemon/socket-setup.h"
+
+/* Exit statuses (documented in iothreadd(8)). */
+#define EXIT_USAGE 2
+#define EXIT_CONFIG EX_CONFIG /* 78, as systemd and sysexits know it */
+
+typedef struct Options {
+    const char *socket;
+    const char *socket_mode;
+    const char *socket_group;
+    const char *config;
+    const char *pidfile;
+    const char *log_level;
+    const char **objects;
+    size_t n_objects;
+    bool check_config;
+} Options;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"Usage: iothreadd [OPTION]...\n"
+"Run QEMU-style IOThreads, controlled over a QMP socket.\n"
+"\n"
+"  -s, --socket PATH        control socket (default: $IOTHREADD_SOCKET, else\n"
+"                           /run/iothreadd/qmp.sock as root, else\n"
+"                           $XDG_RUNTIME_DIR/iothreadd/qmp.sock)\n"
+"      --socket-mode MODE   socket permissions, octal (default 0600)\n"
+"      --socket-group GROUP socket group (directory becomes 0750)\n"
+"  -c, --config FILE        JSON configuration (see iothreadd.json(5))\n"
+"      --object SPEC        create an iothread at start:\n"
+"                           iothread,id=ID[,PROP=VALUE]... or JSON\n"
+"      --pidfile PATH       write the pid once serving; removed on exit\n"
+"      --check-config       validate the configuration and exit\n"
+"      --log-level LEVEL    emerg..debug or 0..7 (default info)\n"
+"  -V, --version            print the version and exit\n"
+"  -h, --help               print this help and exit\n"
+"\n"
+"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config file.\n"
+"Exit status: 0 ok, 1 start-up failure, 2 usage error,\n"
+"             78 invalid configuration.\n");
+}
+
+static int parse_options(int argc, char **argv, Options *o)
+{
+    enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_OBJECT, OPT_PIDFILE,
+           OPT_CHECK_CONFIG, OPT_LOG_LEVEL };
+    static const struct option longopts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+        {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+        {"config", required_argument, NULL, 'c'},
+        {"object", required_argument, NULL, OPT_OBJECT},
+        {"pidfile", required_argument, NULL, OPT_PIDFILE},
+        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "s:c:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o->socket = optarg;
+            break;
+        case OPT_SOCKET_MODE:
+            o->socket_mode = optarg;
+            break;
+        case OPT_SOCKET_GROUP:
+            o->socket_group = optarg;
+            break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case OPT_OBJECT: {
+            const char **v = realloc(o->objects,
+                                     (o->n_objects + 1) * sizeof(*v));
+
+            if (!v) {
+                fprintf(stderr, "iothreadd: out of memory\n");
+                return EXIT_FAILURE;
+            }
+            o->objects = v;
+            o->objects[o->n_objects++] = optarg;
+            break;
+        }
+        case OPT_PIDFILE:
+            o->pidfile = optarg;
+            break;
+        case OPT_CHECK_CONFIG:
+            o->check_config = true;
+            break;
+        case OPT_LOG_LEVEL:
+            o->log_level = optarg;
+            break;
+        case 'V':
+            printf("iothreadd %s\n", IOTHREADD_VERSION);
+            exit(EXIT_SUCCESS);
+        case 'h':
+            usage(stdout);
+            exit(EXIT_SUCCESS);
+        default:
+            fprintf(stderr, "Try 'iothreadd --help' for more information.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "iothreadd: unexpected argument '%s'\n"
+                        "Try 'iothreadd --help' for more information.\n",
+                argv[optind]);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+json_t *daemon_version_json(void)
+{
+    return json_pack("{s:{s:i, s:i, s:i}, s:s}", "qemu", "major",
+                     IOTHREADD_VERSION_MAJOR, "minor",
+                     IOTHREADD_VERSION_MINOR, "micro",
+                     IOTHREADD_VERSION_MICRO, "package",
+                     "iothreadd " IOTHREADD_VERSION);
+}
+
+void daemon_request_quit(Daemon *d, const char *reason)
+{
+    d->quit = true;
+    d->quit_reason = reason;
+    /* We may be in a handler: make the loop come round to its test. */
+    aio_notify(d->ctx);
+}
+
+static void on_registry_event(void *opaque, const char *event, const char *id)
+{
+    Daemon *d = opaque;
+
+    log_info("%s %s", event, id);
+    if (d->server) {
+        qmp_server_broadcast_event(d->server, event,
+                                   json_pack("{s:s}", "id", id));
+    }
+}
+
+/* ---- signals ---- */
+
+typedef struct SignalSource {
+    Daemon *daemon;
+    int fd;
+} SignalSource;
+
+static void on_signal(void *opaque)
+{
+    SignalSource *s = opaque;
+    struct signalfd_siginfo si;
+    char *err = NULL;
+
+    while (read(s->fd, &si, sizeof(si)) == sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGHUP:
+            log_info("SIGHUP: reloading");
+            if (daemon_reload(s->daemon, &err) < 0) {
+                log_err("reload failed, nothing changed: %s",
+                        err ? err : "?");
+                free(err);
+                err = NULL;
+            }
+            break;
+        case SIGTERM:
+        case SIGINT:
+            log_info("%s: shutting down", strsignal((int)si.ssi_signo));
+            daemon_request_quit(s->daemon, "host-signal");
+            break;
+        }
+    }
+}
+
+static int setup_signals(Daemon *d, SignalSource *s)
+{
+    sigset_t set;
+
+    /* Blocked before any thread exists, so every thread inherits the
+     * mask and only the signalfd sees these. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+        return -errno;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    s->daemon = d;
+    s->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->fd < 0) {
+        return -errno;
+    }
+    return aio_set_fd_handler(d->ctx, s->fd, on_signal, NULL, NULL, NULL, s);
+}
+
+/* ---- start-up ---- */
+
+/* The configuration from the file (if any), then the command line. */
+static int load_config(const Options *o, DaemonConfig *cfg,
+                       IOThreadConfig **objects)
+{
+    char *err = NULL;
+
+    daemon_config_init(cfg);
+    if (o->config && daemon_config_load(o->config, cfg, &err) < 0) {
+        log_err("%s", err ? err : "invalid configuration");
+        free(err);
+        return -EINVAL;
+    }
+    *objects = calloc(o->n_objects + 1, sizeof(**objects));
+    for (size_t i = 0; i < o->n_objects; i++) {
+        IOThreadConfig *c = &(*objects)[i];
+        json_t *obj = NULL;
+
+        iothread_config_init(c);
+        if (object_opt_parse(o->objects[i], &obj, &err) == 0) {
+            c->id = strdup(json_string_value(json_object_get(obj, "id")));
+            json_object_del(obj, "id");
+            json_object_del(obj, "qom-type");
+            if (iothread_config_apply(c, obj, true, &err) == 0) {
+                json_decref(obj);
+                continue;
+            }
+        }
+        json_decref(obj);
+        log_err("--object %s: %s", o->objects[i], err ? err : "invalid");
+        free(err);
+        return -EINVAL;
+    }
+    /* Ids must be unique across the file and the command line. */
+    for (size_t i = 0; i < o->n_objects; i++) {
+        for (size_t j = 0; j < cfg->n_iothreads + i; j++) {
+            const char *other = j < cfg->n_iothreads
+                                    ? cfg->iothreads[j].id
+                                    : (*objects)[j - cfg->n_iothreads].id;
+
+            if (strcmp((*objects)[i].id, other) == 0) {
+                log_err("--object %s: IOThread '%s' already exists",
+                        o->objects[i], other);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+static void free_objects(IOThreadConfig *objects, size_t n)
+{
+    for (size_t i = 0; objects && i < n; i++) {
+        iothread_config_cleanup(&objects[i]);
+    }
+    free(objects);
+}
+
+static int open_socket(Daemon *d, const Options *o)
+{
+    SocketOptions so = {.mode = 0600, .group = (gid_t)-1};
+    const char *mode = o->socket_mode;
+    const char *group = o->socket_group ? o->socket_group
+                                        : d->config.socket_group;
+    char *err = NULL;
+    int fd;
+
+    if (mode && socket_mode_parse(mode, &so.mode) < 0) {
+        log_err("invalid --socket-mode '%s': expected an octal mode such "
+                "as 0660", mode);
+        return -EINVAL;
+    }
+    if (!mode && d->config.socket_mode >= 0) {
+        so.mode = (mode_t)d->config.socket_mode;
+    }
+    if (group && socket_group_parse(group, &so.group) < 0) {
+        log_err("unknown socket group '%s'", group);
+        return -EINVAL;
+    }
+    if (o->socket) {
+        d->socket_path = strdup(o->socket);
+    } else if (d->config.socket) {
+        d->socket_path = strdup(d->config.socket);
+    } else {
+        d->socket_path = default_socket_path();
+    }
+    if (!d->socket_path) {
+        return -ENOMEM;
+    }
+    fd = socket_listen_unix(d->socket_path, &so, &err);
+    if (fd < 0) {
+        log_err("%s", err ? err : strerror(-fd));
+        free(err);
+        return fd;
+    }
+    d->socket_created = true;
+    return fd;
+}
+
+static int start_server(Daemon *d, int fd)
+{
+    QmpServerLimits limits;
+    json_t *version = daemon_version_json();
+
+    qmp_server_limits_default(&limits);
+    limits.max_clients = (int)d->config.max_clients;
+    limits.max_message_size = (size_t)d->config.max_message_size;
+    limits.max_output_buffer = (size_t)d->config.max_output_buffer;
+    d->server = qmp_server_new(d->ctx, &limits, version,
+                               qmp_dispatch_command, d);
+    json_decref(version);
+    if (!d->server) {
+        return -ENOMEM;
+    }
+    return qmp_server_add_listener(d->server, fd, NULL);
+}
+
+static int create_iothreads(Daemon *d, IOThreadConfig *objects,
+                            size_t n_objects)
+{
+    char *err = NULL;
+    int ret = 0;
+
+    for (size_t i = 0; i < d->config.n_iothreads && ret == 0; i++) {
+        ret = registry_create(d->registry, &d->config.iothreads[i],
+                              ORIGIN_CONFIG, &err);
+    }
+    for (size_t i = 0; i < n_objects && ret == 0; i++) {
+        ret = registry_create(d->registry, &objects[i], ORIGIN_COMMAND_LINE,
+                              &err);
+    }
+    if (ret < 0) {
+        log_err("%s", err ? err : strerror(-ret));
+        free(err);
+    }
+    return ret;
+}
+
+static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
+{
+    if (d->server) {
+        qmp_server_broadcast_event(
+            d->server, "SHUTDOWN",
+            json_pack("{s:b, s:s}", "guest", 0, "reason",
+                      d->quit_reason ? d->quit_reason : "host-error"));
+    }
+    registry_free(d->registry);
+    d->registry = NULL;
+    /* Answers of changes that were in flight arrive as BHs. */
+    while (aio_poll(d->ctx, false)) {
+    }
+    qmp_server_free(d->server);
+    d->server = NULL;
+    if (d->socket_created) {
+        unlink(d->socket_path);
+    }
+    pidfile_remove(pidfile);
+}
+
+int main(int argc, char **argv)
+{
+    Options o = {0};
+    Daemon d = {0};
+    Pidfile pidfile = {.fd = -1};
+    SignalSource sig = {.fd = -1};
+    IOThreadConfig *objects = NULL;
+    struct timespec now;
+    int ret, level, fd = -1;
+    char *err = NULL;
+
+    ret = parse_options(argc, argv, &o);
+    if (ret) {
+        return ret;
+    }
+    if (o.log_level) {
+        level = log_level_parse(o.log_level);
+        if (level < 0) {
+            fprintf(stderr, "iothreadd: invalid --log-level '%s'\n",
+                    o.log_level);
+            return EXIT_USAGE;
+        }
+        log_set_level(level);
+    }
+    d.config_path = o.config;
+    if (load_config(&o, &d.config, &objects) < 0) {
+        free_objects(objects, o.n_objects);
+        daemon_config_cleanup(&d.config);
+        free(o.objects);
+        return EXIT_CONFIG;
+    }
+    if (!o.log_level && d.config.log_level >= 0) {
+        log_set_level(d.config.log_level);
+    }
+    if (o.check_config) {
+        free_objects(objects, o.n_objects);
+        daemon_config_cleanup(&d.config);
+        free(o.objects);
+        return EXIT_SUCCESS;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    d.start_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    ret = aio_context_new(&d.ctx, AIO_FDMON_AUTO);
+    if (ret < 0) {
+        log_err("cannot create the main loop: %s", strerror(-ret));
+        return EXIT_FAILURE;
+    }
+    ret = setup_signals(&d, &sig);
+    if (ret < 0) {
+        log_err("cannot set up signal handling: %s", strerror(-ret));
+        goto out;
+    }
+    d.registry = registry_new(d.ctx, d.config.max_iothreads,
+                              on_registry_event, &d);
+    if (!d.registry) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    fd = open_socket(&d, &o);
+    if (fd < 0) {
+        ret = fd;
+        goto out;
+    }
+    ret = start_server(&d, fd);
+    if (ret < 0) {
+        log_err("cannot serve %s: %s", d.socket_path, strerror(-ret));
+        close(fd);
+        goto out;
+    }
+    ret = create_iothreads(&d, objects, o.n_objects);
+    if (ret < 0) {
+        goto out;
+    }
+    if (o.pidfile || d.config.pidfile) {
+        ret = pidfile_write(&pidfile, o.pidfile ? o.pidfile
+                                                : d.config.pidfile, &err);
+        if (ret < 0) {
+            log_err("%s", err ? err : strerror(-ret));
+            free(err);
+            goto out;
+        }
+    }
+    log_notice("iothreadd %s serving %s with %zu iothreads",
+               IOTHREADD_VERSION, d.socket_path,
+               registry_count(d.registry));
+
+    while (!d.quit) {
+        aio_poll(d.ctx, true);
+    }
+    ret = 0;
+
+out:
+    shutdown_daemon(&d, &pidfile);
+    if (sig.fd >= 0) {
+        aio_set_fd_handler(d.ctx, sig.fd, NULL, NULL, NULL, NULL, NULL);
+        close(sig.fd);
+    }
+    aio_context_free(d.ctx);
+    free_objects(objects, o.n_objects);
+    daemon_config_cleanup(&d.config);
+    free(d.socket_path);
+    free(o.objects);
+    return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

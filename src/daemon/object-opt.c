@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * --object parsing (keyval or JSON) into object-add's flat JSON shape; see
+ * object-opt.h.  The keyval rules follow QEMU's util/keyval.c: an implied
+ * first key (qom-type), ",," escapes, QAPI-name keys, and the same error
+ * wording, except that a repeated key is an error here (QEMU silently
+ * keeps the last value, which hides typos in long command lines).
+ */
+#include "daemon/error.h"
+#include "daemon/object-opt.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/iothread-config.h"
+
+/* As QEMU's keyval: keys (fragments) must be shorter than this. */
+#define KEY_MAX 128
+
+/* A QAPI name: a letter, then letters, digits, '-' or '_'. */
+static bool key_valid(const char *key, size_t len)
+{
+    if (!len || !((key[0] >= 'a' && key[0] <= 'z') ||
+                  (key[0] >= 'A' && key[0] <= 'Z'))) {
+        return false;
+    }
+    for (size_t i = 1; i < len; i++) {
+        char ch = key[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* QEMU's qemu_strtoi64(s, NULL, 0, &v): the whole string, base 0. */
+static bool parse_int64(const char *s, json_int_t *v)
+{
+    char *end;
+    long long r;
+
+    /* strtoll would skip leading white space; QEMU accepts it too, but a
+     * value with spaces is almost certainly a quoting mistake. */
+    if (!*s || *s == ' ' || (*s >= '\t' && *s <= '\r')) {
+        return false;
+    }
+    errno = 0;
+    r = strtoll(s, &end, 0);
+    if (errno || *end) {
+        return false;
+    }
+    *v = r;
+    return true;
+}
+
+/* The checks common to both syntaxes. */
+static int check_object(json_t *obj, char **errp)
+{
+    json_t *type = json_object_get(obj, "qom-type");
+    json_t *id = json_object_get(obj, "id");
+
+    if (!type) {
+        error_setf(errp, "Parameter 'qom-type' is missing");
+        return -EINVAL;
+    }
+    if (!json_is_string(type)) {
+        error_setf(errp, "Invalid parameter type for 'qom-type', expected: "
+                  "string");
+        return -EINVAL;
+    }
+    if (strcmp(json_string_value(type), "iothread") != 0) {
+        error_setf(errp, "Invalid object type '%s'", json_string_value(type));
+        return -EINVAL;
+    }
+    if (!id) {
+        error_setf(errp, "Parameter 'id' is missing");
+        return -EINVAL;
+    }
+    if (!json_is_string(id)) {
+        error_setf(errp, "Invalid parameter type for 'id', expected: string");
+        return -EINVAL;
+    }
+    if (!iothread_id_valid(json_string_value(id))) {
+        error_setf(errp, "Parameter 'id' expects an identifier");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_json(const char *arg, json_t **objp, char **errp)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(arg, JSON_REJECT_DUPLICATES, &jerr);
+    int ret;
+
+    if (!obj) {
+        error_setf(errp, "Invalid JSON in --object: %s", jerr.text);
+        return -EINVAL;
+    }
+    if (!json_is_object(obj)) { /* cannot happen after '{', but cheap */
+        json_decref(obj);
+        error_setf(errp, "Invalid JSON in --object: not an object");
+        return -EINVAL;
+    }
+    ret = check_object(obj, errp);
+    if (ret < 0) {
+        json_decref(obj);
+        return ret;
+    }
+    *objp = obj;
+    return 0;
+}
+
+/*
+ * Read a keyval value starting at @p up to an unescaped ',' or the end.
+ * Returns it malloc'd (NULL when out of memory) and sets *@next past the
+ * separator.
+ */
+static char *read_value(const char *p, const char **next)
+{
+    char *val = malloc(strlen(p) + 1);
+    size_t n = 0;
+
+    if (!val) {
+        return NULL;
+    }
+    for (;;) {
+        if (!*p) {
+            break;
+        }
+        if (*p == ',') {
+            p++;
+            if (*p != ',') {
+                break;
+            }
+        }
+        val[n++] = *p++;
+    }
+    val[n] = '\0';
+    *next = p;
+    return val;
+}
+
+static int parse_keyval(const char *arg, json_t **objp, char **errp)
+{
+    json_t *strs = json_object(); /* key -> string, as written */
+    json_t *obj = NULL;
+    const char *p = arg, *k;
+    bool first = true;
+    json_t *v;
+    int ret = -EINVAL;
+
+    if (!strs) {
+        goto nomem;
+    }
+    while (*p) {
+        size_t len = strcspn(p, "=,");
+        char key[KEY_MAX];
+        char *val;
+
+        if (first && len && p[len] != '=') {
+            strcpy(key, "qom-type"); /* implied key: the item is a value */
+        } else {
+            if (!key_valid(p, len)) {
+                error_setf(errp, "Invalid parameter '%.*s'", (int)len, p);
+                goto out;
+            }
+            if (len >= KEY_MAX) {
+                error_setf(errp, "Parameter '%.*s' is too long", (int)len, p);
+                goto out;
+            }
+            memcpy(key, p, len);
+            key[len] = '\0';
+            if (p[len] != '=') {
+                error_setf(errp, "Expected '=' after parameter '%s'", key);
+                goto out;
+            }
+            p += len + 1;
+        }
+        first = false;
+
+        val = read_value(p, &p);
+        if (!val) {
+            goto nomem;
+        }
+        if (json_object_get(strs, key)) {
+            error_setf(errp, "Parameter '%s' is set more than once", key);
+            free(val);
+            goto out;
+        }
+        if (json_object_set_new(strs, key, json_string(val)) < 0) {
+            free(val);
+            goto nomem;
+        }
+        free(val);
+    }
+
+    ret = check_object(strs, errp);
+    if (ret < 0) {
+        goto out;
+    }
+
+    /* Typed copy: integers for the integer properties. */
+    obj = json_object();
+    if (!obj) {
+        goto nomem;
+    }
+    json_object_foreach(strs, k, v) {
+        const IOThreadPropInfo *pi = iothread_prop_find(k);
+        json_t *typed;
+
+        if (pi && strcmp(pi->type, "int") == 0) {
+            json_int_t n;
+
+            if (!parse_int64(json_string_value(v), &n)) {
+                error_setf(errp, "Parameter '%s' expects integer", k);
+                ret = -EINVAL;
+                goto out;
+            }
+            typed = json_integer(n);
+        } else {
+            typed = json_incref(v);
+        }
+        if (!typed || json_object_set_new(obj, k, typed) < 0) {
+            goto nomem;
+        }
+    }
+    *objp = obj;
+    obj = NULL;
+    ret = 0;
+    goto out;
+
+nomem:
+    error_setf(errp, "Out of memory");
+    ret = -ENOMEM;
+out:
+    json_decref(strs);
+    json_decref(obj);
+    return ret;
+}
+
+int object_opt_parse(const char *arg, json_t **objp, char **errp)
+{
+    if (errp) {
+        *errp = NULL;
+    }
+    if (!arg) {
+        arg = "";
+    }
+    if (arg[0] == '{') {
+        return parse_json(arg, objp, errp);
+    }
+    return parse_keyval(arg, objp, errp);
+}

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reload (SIGHUP, the "reload" command): make the iothreads the config
+ * file describes match it again, all or nothing.
+ *
+ * Only iothreads that came from the config file are deleted when they
+ * disappear from it; those made with object-add or --object are the
+ * user's and stay.  An object-added iothread that the file now names is
+ * adopted.  Everything is checked before the first change; the only
+ * thing that can still fail afterwards is starting a thread, and then
+ * the threads this reload started are stopped again.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/error.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+
+static const IOThreadConfig *find_cfg(const DaemonConfig *c, const char *id)
+{
+    for (size_t i = 0; i < c->n_iothreads; i++) {
+        if (strcmp(c->iothreads[i].id, id) == 0) {
+            return &c->iothreads[i];
+        }
+    }
+    return NULL;
+}
+
+static bool same_settings(const IOThreadConfig *a, const IOThreadConfig *b)
+{
+    json_t *ja = iothread_config_to_json(a);
+    json_t *jb = iothread_config_to_json(b);
+    bool same = ja && jb && json_equal(ja, jb);
+
+    json_decref(ja);
+    json_decref(jb);
+    return same;
+}
+
+/* Everything that could make the reload fail half-way, checked first. */
+static int check_plan(Daemon *d, const DaemonConfig *next, char **errp)
+{
+    Registry *r = d->registry;
+    long count = (long)registry_count(r);
+
+    for (IOThreadObject *o = registry_next(r, NULL); o;
+         o = registry_next(r, o)) {
+        const IOThreadConfig *want = find_cfg(next, iothread_object_id(o));
+
+        if (want && want->fdmon != iothread_object_config(o)->fdmon) {
+            return error_fail(errp, -EINVAL,
+                        "IOThread '%s': 'fdmon' cannot change while it "
+                        "runs; delete and re-create it",
+                        iothread_object_id(o));
+        }
+        if (!want && iothread_object_origin(o) == ORIGIN_CONFIG) {
+            if (iothread_object_holder(o)) {
+                return error_fail(errp, -EBUSY, "IOThread '%s' is in use by '%s'",
+                            iothread_object_id(o), iothread_object_holder(o));
+            }
+            count--;
+        }
+    }
+    for (size_t i = 0; i < next->n_iothreads; i++) {
+        count += !registry_find(r, next->iothreads[i].id);
+    }
+    if (count > next->max_iothreads) {
+        return error_fail(errp, -ENOSPC,
+                    "the configuration needs %ld iothreads, more than "
+                    "max-iothreads (%ld)", count, next->max_iothreads);
+    }
+    return 0;
+}
+
+static void undo_creates(Daemon *d, char **created, size_t n)
+{
+    char *err = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        IOThreadObject *o = registry_find(d->registry, created[i]);
+
+        if (o && registry_delete(d->registry, o, &err) < 0) {
+            log_err("reload: cannot undo IOThread '%s': %s", created[i],
+                    err ? err : "?");
+            free(err);
+            err = NULL;
+        }
+    }
+}
+
+/* Start the new iothreads first: the only step that can fail. */
+static int create_new(Daemon *d, const DaemonConfig *next, char **errp)
+{
+    char **created = calloc(next->n_iothreads + 1, sizeof(*created));
+    size_t n = 0;
+    int ret = 0;
+
+    if (!created) {
+        return error_fail(errp, -ENOMEM, "out of memory");
+    }
+    registry_set_max(d->registry, registry_get_max(d->registry) +
+                                      (long)next->n_iothreads);
+    for (size_t i = 0; i < next->n_iothreads && ret == 0; i++) {
+        const IOThreadConfig *c = &next->iothreads[i];
+
+        if (registry_find(d->registry, c->id)) {
+            continue;
+        }
+        ret = registry_create(d->registry, c, ORIGIN_CONFIG, errp);
+        if (ret == 0) {
+            created[n++] = c->id;
+        }
+    }
+    if (ret < 0) {
+        undo_creates(d, created, n);
+    }
+    free(created);
+    return ret;
+}
+
+static void delete_and_retune(Daemon *d, const DaemonConfig *next)
+{
+    Registry *r = d->registry;
+    IOThreadObject *o, *nexto;
+    char *err = NULL;
+
+    for (o = registry_next(r, NULL); o; o = nexto) {
+        const IOThreadConfig *want = find_cfg(next, iothread_object_id(o));
+
+        nexto = registry_next(r, o);
+        if (!want) {
+            if (iothread_object_origin(o) == ORIGIN_CONFIG &&
+                registry_delete(r, o, &err) < 0) {
+                log_err("reload: %s", err ? err : "cannot delete");
+                free(err);
+                err = NULL;
+            }
+            continue;
+        }
+        iothread_object_set_origin(o, ORIGIN_CONFIG);
+        if (!same_settings(want, iothread_object_config(o))) {
+            int ret = registry_update_sync(r, o, want);
+
+            if (ret < 0) {
+                log_err("reload: IOThread '%s': %s", want->id,
+                        strerror(-ret));
+            }
+        }
+    }
+}
+
+int daemon_reload(Daemon *d, char **errp)
+{
+    DaemonConfig next;
+    int ret;
+
+    *errp = NULL;
+    if (!d->config_path) {
+        return error_fail(errp, -ENOENT,
+                    "iothreadd was started without a configuration file "
+                    "(--config)");
+    }
+    daemon_config_init(&next);
+    ret = daemon_config_load(d->config_path, &next, errp);
+    if (ret == 0) {
+        ret = check_plan(d, &next, errp);
+    }
+    if (ret == 0) {
+        ret = create_new(d, &next, errp);
+    }
+    if (ret < 0) {
+        daemon_config_cleanup(&next);
+        return ret;
+    }
+    delete_and_retune(d, &next);
+    registry_set_max(d->registry, next.max_iothreads);
+    if (next.log_level >= 0) {
+        log_set_level(next.log_level);
+    }
+    if ((next.socket && (!d->config.socket ||
+                         strcmp(next.socket, d->config.socket) != 0)) ||
+        next.max_clients != d->config.max_clients) {
+        log_warning("reload: socket settings and client limits take effect "
+                    "at the next start");
+    }
+    daemon_config_cleanup(&d->config);
+    d->config = next;
+    log_info("reloaded %s: %zu iothreads", d->config_path,
+             registry_count(d->registry));
+    return 0;
+}
