@@ -45,6 +45,7 @@ EXAMPLES     := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 # Further components (daemon, CLI, ...) add their rules in mk/*.mk, and
 # append to PROGRAMS (built by `all`) and CHECK_PROGRAMS (run by `check`:
 # each prints "ok - ..." lines and a final "N passed, N failed").
+.DEFAULT_GOAL  := all
 PROGRAMS       :=
 CHECK_PROGRAMS :=
 -include $(sort $(wildcard mk/*.mk))

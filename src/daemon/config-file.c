@@ -66,6 +66,7 @@ void daemon_config_init(DaemonConfig *cfg)
         .max_iothreads = 1024,
         .max_clients = 64,
         .max_message_size = 1 << 20,
+        .max_nesting_depth = 1024,
         .max_output_buffer = 4 << 20,
     };
 }
@@ -103,6 +104,8 @@ static const TopKey top_keys[] = {
     {"max-clients", KEY_INT, 1, 4096, STR_FIELD(max_clients)},
     {"max-message-size", KEY_INT, 1024, 64L << 20,
      STR_FIELD(max_message_size)},
+    /* jansson refuses deeper documents anyway (2048). */
+    {"max-nesting-depth", KEY_INT, 1, 1024, STR_FIELD(max_nesting_depth)},
     {"max-output-buffer", KEY_INT, 64L << 10, 1L << 30,
      STR_FIELD(max_output_buffer)},
     {"iothreads", KEY_ARRAY, 0, 0, 0},

@@ -21,6 +21,7 @@ typedef struct DaemonConfig {
     long max_iothreads;     /* default 1024, 1 .. 65536 */
     long max_clients;       /* default 64, 1 .. 4096 */
     long max_message_size;  /* default 1 MiB, 1 KiB .. 64 MiB */
+    long max_nesting_depth; /* of a request, default 1024, 1 .. 1024 */
     long max_output_buffer; /* per client, default 4 MiB, 64 KiB .. 1 GiB */
     IOThreadConfig *iothreads;
     size_t n_iothreads;

@@ -329,6 +329,7 @@ static int start_server(Daemon *d, int fd)
     qmp_server_limits_default(&limits);
     limits.max_clients = (int)d->config.max_clients;
     limits.max_message_size = (size_t)d->config.max_message_size;
+    limits.max_depth = (unsigned)d->config.max_nesting_depth;
     limits.max_output_buffer = (size_t)d->config.max_output_buffer;
     d->server = qmp_server_new(d->ctx, &limits, version,
                                qmp_dispatch_command, d);

@@ -1013,6 +1013,26 @@ def t_max_iothreads(ctx):
     check(ids_of(c) == {"io0", "io2"}, "ids %s" % ids_of(c))
 
 
+@case("configured-input-limits")
+def t_configured_limits(ctx):
+    cfg = ctx.write("c.json", '{"max-message-size": 1024, '
+                    '"max-nesting-depth": 4}\n')
+    d = ctx.daemon(["--config", cfg])
+    c = d.client()
+    c.send_raw(b'{"execute":"query-version","id":"' + b"a" * 2000 + b'"}')
+    desc = expect_error(c.recv_reply(), "GenericError",
+                        what="message over max-message-size")
+    check("1024" in desc, "error does not name the limit: %r" % desc)
+    c.cmd_ok("query-version")
+    # depth 4 passes the splitter (an id may be any JSON value) ...
+    r = c.cmd("query-version", id=[[[1]]])
+    check("return" in r and r.get("id") == [[[1]]], "depth 4: %r" % r)
+    # ... depth 5 does not
+    c.send_raw(b'{"execute":"query-version","id":[[[[1]]]]}')
+    expect_error(c.recv_reply(), "GenericError", what="depth 5")
+    c.cmd_ok("query-version")
+
+
 @case("input-limits-and-slow-client")
 def t_limits(ctx):
     d = ctx.daemon()

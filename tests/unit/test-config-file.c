@@ -49,7 +49,8 @@ TEST(config_valid)
     CHECK_EQ_INT(cfg.socket_mode, -1);
     REQUIRE(parse("{\"comment\": \"x\", \"socket\": \"/tmp/s\","
                   " \"socket-mode\": \"0660\", \"log-level\": \"debug\","
-                  " \"max-clients\": 3, \"iothreads\": [{\"id\": \"a\","
+                  " \"max-clients\": 3, \"max-nesting-depth\": 8,"
+                  " \"iothreads\": [{\"id\": \"a\","
                   " \"comment\": 1, \"poll-max-ns\": 5, \"thread-pool-min\":"
                   " 100, \"thread-pool-max\": 200}, {\"id\": \"b\"}]}",
                   &cfg, &err) == 0);
@@ -58,6 +59,7 @@ TEST(config_valid)
     CHECK_EQ_INT(cfg.socket_mode, 0660);
     CHECK_EQ_INT(cfg.log_level, 7);
     CHECK_EQ_INT(cfg.max_clients, 3);
+    CHECK_EQ_INT(cfg.max_nesting_depth, 8);
     REQUIRE(cfg.n_iothreads == 2);
     CHECK_STR(cfg.iothreads[0].id, "a");
     CHECK_EQ_INT(cfg.iothreads[0].poll_max_ns, 5);
