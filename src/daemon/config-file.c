@@ -20,6 +20,7 @@
 #include "daemon/json-pos.h"
 #include "daemon/log.h"
 #include "daemon/socket-setup.h"
+#include "daemon/uid-list.h"
 
 /* What the checks need to report a position. */
 typedef struct Source {
@@ -76,6 +77,8 @@ void daemon_config_cleanup(DaemonConfig *cfg)
     free(cfg->socket);
     free(cfg->socket_group);
     free(cfg->pidfile);
+    free(cfg->ro_socket);
+    free(cfg->allow_uids);
     for (size_t i = 0; i < cfg->n_iothreads; i++) {
         iothread_config_cleanup(&cfg->iothreads[i]);
     }
@@ -99,6 +102,8 @@ static const TopKey top_keys[] = {
     {"socket-mode", KEY_STRING, 0, 0, 0},
     {"socket-group", KEY_STRING, 0, 0, STR_FIELD(socket_group)},
     {"pidfile", KEY_STRING, 0, 0, STR_FIELD(pidfile)},
+    {"ro-socket", KEY_STRING, 0, 0, STR_FIELD(ro_socket)},
+    {"allow-uid", KEY_ARRAY, 0, 0, 0},
     {"log-level", KEY_STRING, 0, 0, 0},
     {"max-iothreads", KEY_INT, 1, 65536, STR_FIELD(max_iothreads)},
     {"max-clients", KEY_INT, 1, 4096, STR_FIELD(max_clients)},
@@ -248,6 +253,41 @@ static int parse_iothreads(const Source *src, json_t *arr, DaemonConfig *cfg,
     return 0;
 }
 
+/* Users as numbers or names, e.g. [0, "qemu"]. */
+static int parse_allow_uid(const Source *src, json_t *arr, DaemonConfig *cfg,
+                           char **errp)
+{
+    char idx[32];
+    const char *path[2] = {"allow-uid", idx};
+    size_t i;
+    json_t *v;
+    char num[32];
+
+    free(cfg->allow_uids);
+    cfg->allow_uids = calloc(json_array_size(arr) + 1, sizeof(uid_t));
+    cfg->n_allow_uids = 0;
+    if (!cfg->allow_uids) {
+        return error_fail(errp, -ENOMEM, "%s: out of memory", src->name);
+    }
+    json_array_foreach(arr, i, v) {
+        const char *user = json_string_value(v);
+
+        snprintf(idx, sizeof(idx), "%zu", i);
+        if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+            user = json_integer_value(v) >= 0 ? num : NULL;
+        }
+        if (!user || uid_parse(user, &cfg->allow_uids[i]) < 0) {
+            return fail_at(src, errp, path, 2, false,
+                           "'allow-uid' entries must be user names or "
+                           "numbers of existing users");
+        }
+        cfg->n_allow_uids++;
+    }
+    return 0;
+}
+
 static int parse_top_key(const Source *src, const char *key, json_t *v,
                          DaemonConfig *cfg, char **errp)
 {
@@ -294,6 +334,8 @@ static int parse_top_key(const Source *src, const char *key, json_t *v,
         }
         free(*field);
         *field = strdup(json_string_value(v));
+    } else if (strcmp(key, "allow-uid") == 0) {
+        return parse_allow_uid(src, v, cfg, errp);
     } else if (k->type == KEY_ARRAY) {
         return parse_iothreads(src, v, cfg, errp);
     }

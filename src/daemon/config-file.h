@@ -7,6 +7,7 @@
 #define IOTHREADD_CONFIG_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "daemon/iothread-config.h"
 
@@ -17,6 +18,9 @@ typedef struct DaemonConfig {
     int socket_mode;        /* -1: default (0600) */
     char *socket_group;     /* NULL: none */
     char *pidfile;          /* NULL: none */
+    char *ro_socket;        /* a read-only socket, NULL: none */
+    uid_t *allow_uids;      /* n_allow_uids users who may connect */
+    size_t n_allow_uids;    /* 0: whoever the socket's mode lets in */
     int log_level;          /* -1: not set; else LOG_EMERG .. LOG_DEBUG */
     long max_iothreads;     /* default 1024, 1 .. 65536 */
     long max_clients;       /* default 64, 1 .. 4096 */

@@ -25,8 +25,11 @@ typedef struct Daemon {
     Registry *registry;
     const char *config_path; /* NULL: no config file */
     DaemonConfig config;     /* as last loaded (defaults without a file) */
-    char *socket_path;
+    char *socket_path;       /* the control socket, for status and logs */
     bool socket_created;     /* we made it, so we remove it */
+    char *ro_socket_path;    /* --ro-socket, or NULL */
+    bool ro_socket_created;
+    struct Service *service; /* systemd notifications and watchdog */
     int64_t start_ns;        /* CLOCK_MONOTONIC */
     bool quit;               /* leave the main loop */
     const char *quit_reason; /* QEMU's SHUTDOWN reason */

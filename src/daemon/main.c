@@ -18,10 +18,13 @@
 
 #include "daemon/config-file.h"
 #include "daemon/daemon.h"
+#include "daemon/listeners.h"
 #include "daemon/log.h"
 #include "daemon/object-opt.h"
 #include "daemon/pidfile.h"
+#include "daemon/service.h"
 #include "daemon/socket-setup.h"
+#include "daemon/uid-list.h"
 
 /* Exit statuses (documented in iothreadd(8)). */
 #define EXIT_USAGE 2
@@ -31,6 +34,9 @@ typedef struct Options {
     const char *socket;
     const char *socket_mode;
     const char *socket_group;
+    const char *ro_socket;
+    uid_t *allow_uids;
+    size_t n_allow_uids;
     const char *config;
     const char *pidfile;
     const char *log_level;
@@ -50,6 +56,10 @@ static void usage(FILE *out)
 "                           $XDG_RUNTIME_DIR/iothreadd/qmp.sock)\n"
 "      --socket-mode MODE   socket permissions, octal (default 0600)\n"
 "      --socket-group GROUP socket group (directory becomes 0750)\n"
+"      --ro-socket PATH     also serve a read-only socket (query-*, qom-get,\n"
+"                           qom-list only)\n"
+"      --allow-uid UID[,UID...]  only these users (and the daemon's own) may\n"
+"                           connect, checked with SO_PEERCRED\n"
 "  -c, --config FILE        JSON configuration (see iothreadd.json(5))\n"
 "      --object SPEC        create an iothread at start:\n"
 "                           iothread,id=ID[,PROP=VALUE]... or JSON\n"
@@ -67,11 +77,13 @@ static void usage(FILE *out)
 static int parse_options(int argc, char **argv, Options *o)
 {
     enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_OBJECT, OPT_PIDFILE,
-           OPT_CHECK_CONFIG, OPT_LOG_LEVEL };
+           OPT_CHECK_CONFIG, OPT_LOG_LEVEL, OPT_RO_SOCKET, OPT_ALLOW_UID };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, 's'},
         {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
         {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+        {"ro-socket", required_argument, NULL, OPT_RO_SOCKET},
+        {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
         {"config", required_argument, NULL, 'c'},
         {"object", required_argument, NULL, OPT_OBJECT},
         {"pidfile", required_argument, NULL, OPT_PIDFILE},
@@ -93,6 +105,18 @@ static int parse_options(int argc, char **argv, Options *o)
             break;
         case OPT_SOCKET_GROUP:
             o->socket_group = optarg;
+            break;
+        case OPT_RO_SOCKET:
+            o->ro_socket = optarg;
+            break;
+        case OPT_ALLOW_UID:
+            if (uid_list_parse(optarg, &o->allow_uids, &o->n_allow_uids) <
+                0) {
+                fprintf(stderr, "iothreadd: invalid --allow-uid '%s': "
+                                "expected user names or numbers separated "
+                                "by commas\n", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case 'c':
             o->config = optarg;
@@ -160,6 +184,9 @@ static void on_registry_event(void *opaque, const char *event, const char *id)
     Daemon *d = opaque;
 
     log_info("%s %s", event, id);
+    if (d->service) {
+        service_update_status(d->service);
+    }
     if (d->server) {
         qmp_server_broadcast_event(d->server, event,
                                    json_pack("{s:s}", "id", id));
@@ -280,51 +307,20 @@ static void free_objects(IOThreadConfig *objects, size_t n)
     free(objects);
 }
 
-static int open_socket(Daemon *d, const Options *o)
+/* --allow-uid (which replaces the config file's "allow-uid"). */
+static int set_allowed_uids(Daemon *d, const Options *o)
 {
-    SocketOptions so = {.mode = 0600, .group = (gid_t)-1};
-    const char *mode = o->socket_mode;
-    const char *group = o->socket_group ? o->socket_group
-                                        : d->config.socket_group;
-    char *err = NULL;
-    int fd;
+    uid_t *uids = o->n_allow_uids ? o->allow_uids : d->config.allow_uids;
+    size_t n = o->n_allow_uids ? o->n_allow_uids : d->config.n_allow_uids;
 
-    if (mode && socket_mode_parse(mode, &so.mode) < 0) {
-        log_err("invalid --socket-mode '%s': expected an octal mode such "
-                "as 0660", mode);
-        return -EINVAL;
-    }
-    if (!mode && d->config.socket_mode >= 0) {
-        so.mode = (mode_t)d->config.socket_mode;
-    }
-    if (group && socket_group_parse(group, &so.group) < 0) {
-        log_err("unknown socket group '%s'", group);
-        return -EINVAL;
-    }
-    if (o->socket) {
-        d->socket_path = strdup(o->socket);
-    } else if (d->config.socket) {
-        d->socket_path = strdup(d->config.socket);
-    } else {
-        d->socket_path = default_socket_path();
-    }
-    if (!d->socket_path) {
-        return -ENOMEM;
-    }
-    fd = socket_listen_unix(d->socket_path, &so, &err);
-    if (fd < 0) {
-        log_err("%s", err ? err : strerror(-fd));
-        free(err);
-        return fd;
-    }
-    d->socket_created = true;
-    return fd;
+    return n ? qmp_server_set_allowed_uids(d->server, uids, n) : 0;
 }
 
-static int start_server(Daemon *d, int fd)
+static int start_server(Daemon *d, const Options *o)
 {
     QmpServerLimits limits;
     json_t *version = daemon_version_json();
+    int ret;
 
     qmp_server_limits_default(&limits);
     limits.max_clients = (int)d->config.max_clients;
@@ -337,7 +333,24 @@ static int start_server(Daemon *d, int fd)
     if (!d->server) {
         return -ENOMEM;
     }
-    return qmp_server_add_listener(d->server, fd, NULL);
+    ret = set_allowed_uids(d, o);
+    if (ret < 0) {
+        return ret;
+    }
+    ListenRequest req = {
+        .socket = o->socket ? o->socket : d->config.socket,
+        .ro_socket = o->ro_socket ? o->ro_socket : d->config.ro_socket,
+        .socket_mode = o->socket_mode,
+        .socket_group = o->socket_group ? o->socket_group
+                                        : d->config.socket_group,
+    };
+    char mode[16];
+
+    if (!req.socket_mode && d->config.socket_mode >= 0) {
+        snprintf(mode, sizeof(mode), "%o", (unsigned)d->config.socket_mode);
+        req.socket_mode = mode;
+    }
+    return daemon_open_listeners(d, &req);
 }
 
 static int create_iothreads(Daemon *d, IOThreadConfig *objects,
@@ -363,6 +376,9 @@ static int create_iothreads(Daemon *d, IOThreadConfig *objects,
 
 static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
 {
+    if (d->service) {
+        service_stopping(d->service);
+    }
     if (d->server) {
         qmp_server_broadcast_event(
             d->server, "SHUTDOWN",
@@ -376,10 +392,10 @@ static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
     }
     qmp_server_free(d->server);
     d->server = NULL;
-    if (d->socket_created) {
-        unlink(d->socket_path);
-    }
+    daemon_remove_sockets(d);
     pidfile_remove(pidfile);
+    service_free(d->service);
+    d->service = NULL;
 }
 
 int main(int argc, char **argv)
@@ -390,7 +406,7 @@ int main(int argc, char **argv)
     SignalSource sig = {.fd = -1};
     IOThreadConfig *objects = NULL;
     struct timespec now;
-    int ret, level, fd = -1;
+    int ret, level;
     char *err = NULL;
 
     ret = parse_options(argc, argv, &o);
@@ -441,15 +457,13 @@ int main(int argc, char **argv)
         ret = -ENOMEM;
         goto out;
     }
-    fd = open_socket(&d, &o);
-    if (fd < 0) {
-        ret = fd;
+    d.service = service_new(d.ctx, d.registry);
+    if (!d.service) {
+        ret = -ENOMEM;
         goto out;
     }
-    ret = start_server(&d, fd);
+    ret = start_server(&d, &o);
     if (ret < 0) {
-        log_err("cannot serve %s: %s", d.socket_path, strerror(-ret));
-        close(fd);
         goto out;
     }
     ret = create_iothreads(&d, objects, o.n_objects);
@@ -468,6 +482,7 @@ int main(int argc, char **argv)
     log_notice("iothreadd %s serving %s with %zu iothreads",
                IOTHREADD_VERSION, d.socket_path,
                registry_count(d.registry));
+    service_ready(d.service);
 
     while (!d.quit) {
         aio_poll(d.ctx, true);
@@ -475,6 +490,10 @@ int main(int argc, char **argv)
     ret = 0;
 
 out:
+    if (ret < 0) {
+        /* The details are in the log; systemd shows this line. */
+        service_failed(-ret, strerror(-ret));
+    }
     shutdown_daemon(&d, &pidfile);
     if (sig.fd >= 0) {
         aio_set_fd_handler(d.ctx, sig.fd, NULL, NULL, NULL, NULL, NULL);
@@ -484,6 +503,8 @@ out:
     free_objects(objects, o.n_objects);
     daemon_config_cleanup(&d.config);
     free(d.socket_path);
+    free(d.ro_socket_path);
+    free(o.allow_uids);
     free(o.objects);
     return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

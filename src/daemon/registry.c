@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
@@ -15,6 +16,12 @@
 
 struct IOThreadObject {
     Registry *registry;
+    /* Watchdog heartbeat: the main thread sends numbered heartbeats, the
+     * iothread's BH copies the number back.  hb_sent is the main
+     * thread's; hb_ack is written by the iothread (atomic). */
+    AioBH *heartbeat_bh;
+    _Atomic uint64_t hb_sent;
+    _Atomic uint64_t hb_ack;
     IOThreadConfig cfg; /* the committed settings */
     IOThread *thread;
     ObjectOrigin origin;
@@ -69,6 +76,15 @@ Registry *registry_new(AioContext *main_ctx, long max_objects,
     return r;
 }
 
+/* Stop the thread; the heartbeat BH goes first, while its loop runs. */
+static void object_stop(IOThreadObject *obj)
+{
+    if (obj->heartbeat_bh) {
+        aio_bh_delete(obj->heartbeat_bh);
+    }
+    iothread_stop(obj->thread);
+}
+
 static void object_free(IOThreadObject *obj)
 {
     for (size_t i = 0; i < obj->nr_holders; i++) {
@@ -108,7 +124,7 @@ void registry_free(Registry *r)
     }
     while ((obj = r->head)) {
         unlink_object(r, obj);
-        iothread_stop(obj->thread);
+        object_stop(obj);
         object_free(obj);
     }
     free(r);
@@ -202,6 +218,14 @@ static void apply_async_bh(void *opaque)
     aio_bh_schedule(job->done_bh);
 }
 
+static void heartbeat_bh(void *opaque)
+{
+    IOThreadObject *obj = opaque;
+
+    /* The loop ran this BH, so it is alive and not stuck. */
+    atomic_store(&obj->hb_ack, atomic_load(&obj->hb_sent));
+}
+
 int registry_create(Registry *r, const IOThreadConfig *cfg,
                     ObjectOrigin origin, char **errp)
 {
@@ -248,6 +272,14 @@ int registry_create(Registry *r, const IOThreadConfig *cfg,
         return ret;
     }
     job.ctx = iothread_get_aio_context(obj->thread);
+    obj->heartbeat_bh = aio_bh_new(job.ctx, heartbeat_bh, obj);
+    if (!obj->heartbeat_bh) {
+        error_setf(errp, "Cannot create IOThread '%s': out of memory",
+                   cfg->id);
+        object_stop(obj);
+        object_free(obj);
+        return -ENOMEM;
+    }
     iothread_config_copy(&job.cfg, cfg);
     ret = iothread_run_sync(obj->thread, apply_sync_fn, &job);
     iothread_config_cleanup(&job.cfg);
@@ -257,7 +289,7 @@ int registry_create(Registry *r, const IOThreadConfig *cfg,
     if (ret < 0) {
         error_setf(errp, "Cannot configure IOThread '%s': %s", cfg->id,
                        strerror(-ret));
-        iothread_stop(obj->thread);
+        object_stop(obj);
         object_free(obj);
         return ret;
     }
@@ -281,7 +313,7 @@ int registry_delete(Registry *r, IOThreadObject *obj, char **errp)
     unlink_object(r, obj);
     /* Changes in flight were scheduled before the stop request, so they
      * run (and answer) first. */
-    iothread_stop(obj->thread);
+    object_stop(obj);
     id = strdup(obj->cfg.id);
     object_free(obj);
     r->event(r->opaque, "IOTHREAD_DELETED", id ? id : "?");
@@ -354,6 +386,32 @@ int registry_update_sync(Registry *r, IOThreadObject *obj,
     obj->cfg = committed;
     r->event(r->opaque, "IOTHREAD_CHANGED", obj->cfg.id);
     return 0;
+}
+
+bool iothread_object_heartbeat(IOThreadObject *obj)
+{
+    uint64_t sent = atomic_load_explicit(&obj->hb_sent, memory_order_relaxed);
+    bool answered = atomic_load(&obj->hb_ack) == sent;
+
+    if (answered) {
+        atomic_store_explicit(&obj->hb_sent, sent + 1, memory_order_relaxed);
+        aio_bh_schedule(obj->heartbeat_bh);
+    }
+    return answered;
+}
+
+static void stall_bh(void *opaque)
+{
+    unsigned ms = (unsigned)(uintptr_t)opaque;
+
+    /* Deliberately blocks this iothread's loop (x-debug-iothread-stall). */
+    usleep(ms * 1000U);
+}
+
+int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms)
+{
+    return aio_bh_schedule_oneshot(iothread_object_context(obj), stall_bh,
+                                   (void *)(uintptr_t)ms);
 }
 
 const IOThreadConfig *iothread_object_config(IOThreadObject *obj)

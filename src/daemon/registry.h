@@ -101,6 +101,17 @@ int iothread_object_release(IOThreadObject *obj, const char *holder);
 /* The first holder's name, or NULL. */
 const char *iothread_object_holder(IOThreadObject *obj);
 
+/*
+ * iothread_object_heartbeat: for the watchdog, every period.  Returns
+ * whether the iothread answered the previous heartbeat (a loop that runs
+ * BHs is alive), and if so sends the next one.  Main thread only.
+ */
+bool iothread_object_heartbeat(IOThreadObject *obj);
+
+/* iothread_object_debug_stall: make the iothread's loop block for @ms
+ * milliseconds, as a stuck handler would.  0 or -ENOMEM. */
+int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms);
+
 /* User and system CPU time of the thread, in nanoseconds.  0 or -errno. */
 int iothread_object_cpu_time(IOThreadObject *obj, uint64_t *user_ns,
                              uint64_t *system_ns);

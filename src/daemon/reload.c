@@ -19,6 +19,7 @@
 #include "daemon/error.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/service.h"
 
 static const IOThreadConfig *find_cfg(const DaemonConfig *c, const char *id)
 {
@@ -153,7 +154,25 @@ static void delete_and_retune(Daemon *d, const DaemonConfig *next)
     }
 }
 
+static int reload(Daemon *d, char **errp);
+
 int daemon_reload(Daemon *d, char **errp)
+{
+    int ret;
+
+    /* systemd shows "reloading" until READY=1 comes back, which it does
+     * whether or not the new configuration was taken. */
+    if (d->service) {
+        service_reloading(d->service);
+    }
+    ret = reload(d, errp);
+    if (d->service) {
+        service_ready(d->service);
+    }
+    return ret;
+}
+
+static int reload(Daemon *d, char **errp)
 {
     DaemonConfig next;
     int ret;

@@ -553,6 +553,27 @@ static void cmd_x_release(Daemon *d, QmpRequest *req, json_t *args,
     qmp_request_return(req, NULL);
 }
 
+static void cmd_x_stall(Daemon *d, QmpRequest *req, json_t *args,
+                        json_t *props)
+{
+    IOThreadObject *obj = find_or_reply(d, req, str_arg(args, "id"));
+    json_int_t ms = json_integer_value(json_object_get(args, "ms"));
+
+    if (!obj) {
+        return;
+    }
+    if (ms < 0 || ms > 60000) {
+        qmp_request_error(req, "GenericError",
+                          "ms value must be in range [0, 60000]");
+        return;
+    }
+    if (iothread_object_debug_stall(obj, (unsigned)ms) < 0) {
+        qmp_request_error(req, "GenericError", "Out of memory");
+        return;
+    }
+    qmp_request_return(req, NULL);
+}
+
 static const Command commands[] = {
     {"query-version", cmd_query_version, {{0}}, false, true},
     {"query-commands", cmd_query_commands, {{0}}, false, true},
@@ -576,6 +597,8 @@ static const Command commands[] = {
      false, false},
     {"x-debug-iothread-hold", cmd_x_hold,
      {{"id", ARG_STR, true}, {"holder", ARG_STR, true}}, false, false},
+    {"x-debug-iothread-stall", cmd_x_stall,
+     {{"id", ARG_STR, true}, {"ms", ARG_INT, true}}, false, false},
     {"x-debug-iothread-release", cmd_x_release,
      {{"id", ARG_STR, true}, {"holder", ARG_STR, true}}, false, false},
     {NULL, NULL, {{0}}, false, false},

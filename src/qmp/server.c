@@ -77,6 +77,8 @@ struct QmpServer {
     Listener *listeners;
     Client *clients;
     int nr_clients;
+    uid_t *allowed_uids; /* NULL: everyone the socket's mode lets in */
+    size_t nr_allowed_uids;
 };
 
 static void client_process(Client *c);
@@ -624,13 +626,36 @@ static void send_greeting(Client *c)
     }
 }
 
+/* The peer's uid against the allow list: the kernel's word (SO_PEERCRED),
+ * not anything the client says.  Our own uid is always welcome. */
+static bool peer_allowed(QmpServer *s, const struct ucred *cred)
+{
+    if (!s->allowed_uids || cred->uid == geteuid()) {
+        return true;
+    }
+    for (size_t i = 0; i < s->nr_allowed_uids; i++) {
+        if (s->allowed_uids[i] == cred->uid) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void accept_one(Listener *l, int fd)
 {
     QmpServer *s = l->server;
     JsonStreamLimits jl;
     socklen_t len = sizeof(struct ucred);
+    struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
     Client *c;
 
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        !peer_allowed(s, &cred)) {
+        log_warning("QMP: refusing a client of uid %d (pid %d): not in "
+                    "allow-uid", (int)cred.uid, (int)cred.pid);
+        close(fd);
+        return;
+    }
     if (s->nr_clients >= s->limits.max_clients) {
         log_warning("QMP: refusing a client: the limit of %d clients is "
                     "reached", s->limits.max_clients);
@@ -647,7 +672,7 @@ static void accept_one(Listener *l, int fd)
     c->fd = fd;
     c->refs = 1;
     c->queue_tailp = &c->queue_head;
-    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len);
+    c->cred = cred;
     json_stream_limits_default(&jl);
     jl.max_message_size = s->limits.max_message_size;
     jl.max_depth = s->limits.max_depth;
@@ -760,6 +785,23 @@ void qmp_server_broadcast_event(QmpServer *s, const char *name, json_t *data)
     json_decref(ev);
 }
 
+int qmp_server_set_allowed_uids(QmpServer *s, const uid_t *uids, size_t n)
+{
+    uid_t *copy = NULL;
+
+    if (n) {
+        copy = malloc(n * sizeof(*copy));
+        if (!copy) {
+            return -ENOMEM;
+        }
+        memcpy(copy, uids, n * sizeof(*copy));
+    }
+    free(s->allowed_uids);
+    s->allowed_uids = copy;
+    s->nr_allowed_uids = n;
+    return 0;
+}
+
 int qmp_server_client_count(QmpServer *s)
 {
     return s->nr_clients;
@@ -783,5 +825,6 @@ void qmp_server_free(QmpServer *s)
         free(l);
     }
     json_decref(s->version);
+    free(s->allowed_uids);
     free(s);
 }

@@ -53,9 +53,9 @@ QmpServer *qmp_server_new(AioContext *ctx, const QmpServerLimits *limits,
 
 /*
  * qmp_server_add_listener: accept clients on @fd, a listening stream
- * socket, which the server makes non-blocking.  @read_only: only commands
- * for which @allowed returns true are dispatched on its clients (NULL:
- * everything).  The server closes @fd when freed.  Returns 0 or -errno.
+ * socket, which the server makes non-blocking.  Only commands for which
+ * @allowed returns true are dispatched on its clients (NULL: every
+ * command), which makes a read-only socket.  The server closes @fd when freed.  Returns 0 or -errno.
  */
 int qmp_server_add_listener(QmpServer *s, int fd,
                             bool (*allowed)(const char *command));
@@ -66,6 +66,13 @@ int qmp_server_add_listener(QmpServer *s, int fd,
  * buffer is full is disconnected rather than allowed to grow it.
  */
 void qmp_server_broadcast_event(QmpServer *s, const char *name, json_t *data);
+
+/*
+ * qmp_server_set_allowed_uids: from now on accept only clients whose uid
+ * (SO_PEERCRED) is one of @uids, or the daemon's own; @n 0 lifts the
+ * restriction.  Returns 0 or -ENOMEM (nothing changed).
+ */
+int qmp_server_set_allowed_uids(QmpServer *s, const uid_t *uids, size_t n);
 
 /* Clients connected now (for status lines). */
 int qmp_server_client_count(QmpServer *s);

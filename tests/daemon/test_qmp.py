@@ -33,8 +33,8 @@ from qmp_harness import (  # noqa: E402
     check, expect_error, expect_return, is_int, jeq, project_version,
     read_proc, run_binary, scaled, task_dir, thread_comm,
     thread_cpus_allowed, user_tasks, wait_for)
+from casekit import Ctx, Skip, case, main  # noqa: E402
 
-CASES = []
 
 INT64_MAX = 9223372036854775807
 INT_PROPS = ["poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch",
@@ -55,45 +55,6 @@ CORE_COUNTERS = ["iterations", "blocking-waits", "poll-passes", "poll-hits",
                  "notify-writes", "notify-skipped"]
 NEED_CAPS = "Expecting capabilities negotiation with 'qmp_capabilities'"
 NOT_FOUND = "The command no-such-cmd has not been found"
-
-
-class Skip(Exception):
-    pass
-
-
-def case(name):
-    def deco(fn):
-        CASES.append((name, fn))
-        return fn
-    return deco
-
-
-class Ctx:
-    """Per-case state: a temporary directory and the daemons started."""
-
-    def __init__(self, tmpdir):
-        self.dir = tmpdir
-        self.sock = os.path.join(tmpdir, "qmp.sock")
-        self.daemons = []
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def write(self, name, text):
-        p = self.path(name)
-        with open(p + ".tmp", "w") as f:
-            f.write(text)
-        os.rename(p + ".tmp", p)      # atomic, as an editor would save
-        return p
-
-    def daemon(self, args=(), env=None, sock=None, start=True, **kw):
-        d = Daemon(self.dir, args=args, env=env, sock=sock,
-                   name=kw.pop("name", "daemon%d" % len(self.daemons)
-                               if self.daemons else "daemon"), **kw)
-        self.daemons.append(d)
-        if start:
-            d.launch()
-        return d
 
 
 # ---------------------------------------------------------------------------
@@ -1513,95 +1474,6 @@ def t_log_level(ctx):
     prios = exercise(d2)
     check(all(p <= 3 for p in prios), "--log-level 3 let through "
           "priorities %s" % sorted(set(prios)))
-
-
-# ---------------------------------------------------------------------------
-
-SANITIZER = re.compile(r"ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|"
-                       r"runtime error:|LeakSanitizer")
-
-
-def make_tmpdir():
-    base = tempfile.gettempdir()
-    if len(base) > 60:
-        base = "/tmp"
-    return tempfile.mkdtemp(prefix="iothreadd-t-", dir=base)
-
-
-def how(status):
-    if status >= 0:
-        return "status %d" % status
-    try:
-        return "signal %s" % signal.Signals(-status).name
-    except ValueError:
-        return "signal %d" % -status
-
-
-def run_case(name, fn):
-    tmp = make_tmpdir()
-    ctx = Ctx(tmp)
-    reason, skip = None, None
-    try:
-        fn(ctx)
-        for d in ctx.daemons:
-            for c in d.clients:
-                c.check_wire()
-    except Skip as e:
-        skip = str(e)
-    except TestFailure as e:
-        reason = str(e)
-    except (socket.timeout, TimeoutError) as e:
-        reason = "timed out waiting for the daemon (%s)" % (e or "timeout")
-    except EOFError as e:
-        reason = str(e) or "connection closed"
-    except Exception as e:              # a bug here or an unexpected reply
-        reason = "%s: %s" % (type(e).__name__, e)
-    finally:
-        if reason is not None:
-            for d in ctx.daemons:
-                st = d.proc.poll() if d.proc is not None else None
-                if st is not None and st != 0:
-                    reason += " [%s had exited: %s]" % (d.name, how(st))
-        for d in ctx.daemons:
-            try:
-                d.stop()
-            except Exception as e:
-                reason = reason or "stopping the daemon: %s" % e
-    if reason is None:
-        for d in ctx.daemons:
-            m = SANITIZER.search(d.stderr())
-            if m:
-                reason = "sanitizer report on stderr: %s" % m.group(0)
-                break
-    if reason is None:
-        print("ok - %s%s" % (name, " # SKIP " + skip if skip else ""))
-    else:
-        print("not ok - %s: %s" % (name, reason.replace("\n", "\\n")))
-        for d in ctx.daemons:
-            tail = d.stderr_tail()
-            if tail:
-                print("#   %s stderr (last %d lines):" % (d.name, len(tail)))
-                for ln in tail:
-                    print("#     " + ln)
-    sys.stdout.flush()
-    shutil.rmtree(tmp, ignore_errors=True)
-    return reason is None
-
-
-def main():
-    os.chdir(REPO_ROOT)
-    filters = sys.argv[1:]
-    selected = [(n, f) for n, f in CASES
-                if not filters or any(x in n for x in filters)]
-    passed = failed = 0
-    for name, fn in selected:
-        if run_case(name, fn):
-            passed += 1
-        else:
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    sys.stdout.flush()
-    return 1 if failed or not selected else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""iothreadd as a systemd service, without systemd as PID 1 (issue 5).
+
+A fake NOTIFY_SOCKET (a datagram socket this test reads) stands in for the
+service manager; systemd-socket-activate hands over listening sockets;
+systemd-analyze checks the unit files.  Output as in test_qmp.py.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from qmp_harness import (  # noqa: E402
+    REPO_ROOT, Daemon, QMPClient, TestFailure, check, daemon_binary,
+    expect_error, scaled, wait_for)
+from casekit import Skip, case, main  # noqa: E402
+
+
+class Notify:
+    """A fake service manager: collects sd_notify datagrams with times."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.msgs = []              # (monotonic time, {key: value})
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in
+                          data.decode().split("\n") if "=" in line)
+            with self.lock:
+                self.msgs.append((time.monotonic(), fields))
+
+    def all(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def wait(self, key, value=None, after=0, timeout=None):
+        """The first message at index >= @after with @key (= @value)."""
+        def find():
+            for i, (_, m) in enumerate(self.all()[after:], after):
+                if key in m and (value is None or m[key] == value):
+                    return i, m
+            return None
+        r = wait_for(find, timeout=scaled(10) if timeout is None else timeout)
+        check(r, "no %s%s from the daemon; got %s" % (
+            key, "=" + value if value else "",
+            [m for _, m in self.all()][-8:]))
+        return r
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+def notify_daemon(ctx, args=(), env=None, start=True):
+    n = Notify(ctx.path("notify"))
+    ctx.notify = n
+    e = {"NOTIFY_SOCKET": n.path}
+    e.update(env or {})
+    return n, ctx.daemon(list(args), env=e, start=start)
+
+
+def statuses(n):
+    return [m["STATUS"] for _, m in n.all() if "STATUS" in m]
+
+
+@case("notify-ready-after-socket-serves")
+def t_ready(ctx):
+    n, d = notify_daemon(ctx, ["--object", "iothread,id=io0"], start=False)
+    d.start()
+    i, m = n.wait("READY", "1")
+    # READY comes only once the socket serves and io0 runs: connecting
+    # right now must work at the first try.
+    c = QMPClient(d.sock)
+    c.negotiate()
+    ids = [e["id"] for e in c.cmd_ok("query-iothreads")]
+    check(ids == ["io0"], "iothreads at READY: %s" % ids)
+    check(m.get("STATUS") == "1 iothread, 1 polling",
+          "STATUS with READY: %r" % m.get("STATUS"))
+    c.close()
+    n.close()
+
+
+@case("notify-status-updates")
+def t_status(ctx):
+    n, d = notify_daemon(ctx)
+    n.wait("READY", "1")
+    c = d.client()
+    c.cmd_ok("object-add", {"qom-type": "iothread", "id": "a"})
+    c.cmd_ok("object-add", {"qom-type": "iothread", "id": "b",
+                            "poll-max-ns": 0})
+    n.wait("STATUS", "2 iothreads, 1 polling")
+    c.cmd_ok("iothread-set", {"id": "a", "poll-max-ns": 0})
+    n.wait("STATUS", "2 iothreads, 0 polling")
+    c.cmd_ok("object-del", {"id": "b"})
+    n.wait("STATUS", "1 iothread, 0 polling")
+    n.close()
+
+
+@case("notify-reload-and-stopping")
+def t_reload(ctx):
+    cfg = ctx.write("c.json", '{"iothreads": [{"id": "io0"}]}\n')
+    n, d = notify_daemon(ctx, ["--config", cfg])
+    i, _ = n.wait("READY", "1")
+    ctx.write("c.json", '{"iothreads": [{"id": "io0"}, {"id": "io1"}]}\n')
+    t0 = time.monotonic()
+    d.signal(signal.SIGHUP)
+    j, m = n.wait("RELOADING", "1", after=i + 1)
+    usec = m.get("MONOTONIC_USEC", "")
+    check(re.fullmatch(r"\d+", usec), "MONOTONIC_USEC %r" % usec)
+    # CLOCK_MONOTONIC is Python's time.monotonic() on Linux.
+    check(abs(int(usec) / 1e6 - t0) < scaled(10),
+          "MONOTONIC_USEC %s is not now (%.0f)" % (usec, t0 * 1e6))
+    k, m = n.wait("READY", "1", after=j + 1)
+    check(m.get("STATUS") == "2 iothreads, 2 polling",
+          "STATUS after reload: %r" % m.get("STATUS"))
+    # The reload command does the same.
+    c = d.client()
+    c.cmd_ok("reload")
+    j2, _ = n.wait("RELOADING", "1", after=k + 1)
+    n.wait("READY", "1", after=j2 + 1)
+    d.signal(signal.SIGTERM)
+    check(d.wait() == 0, "exit status")
+    n.wait("STOPPING", "1")
+    n.close()
+
+
+@case("notify-startup-failure")
+def t_failure(ctx):
+    n = Notify(ctx.path("notify"))
+    d = Daemon(ctx.dir, sock="/proc/no-such-dir/qmp.sock",
+               env={"NOTIFY_SOCKET": n.path})
+    ctx.daemons.append(d)
+    d.start()
+    check(d.wait() == 1, "exit status of a daemon that cannot bind")
+    _, m = n.wait("ERRNO")
+    check(re.fullmatch(r"\d+", m["ERRNO"]) and int(m["ERRNO"]) > 0,
+          "ERRNO=%r" % m["ERRNO"])
+    check(m.get("STATUS", "").startswith("Failed"), "STATUS=%r"
+          % m.get("STATUS"))
+    check(not any("READY" in m for _, m in n.all()), "READY sent anyway")
+    n.close()
+
+
+def pings(n, t_from, t_to):
+    return [t for t, m in n.all() if m.get("WATCHDOG") == "1"
+            and t_from <= t < t_to]
+
+
+@case("watchdog-pings-only-while-iothreads-respond")
+def t_watchdog(ctx):
+    period = 0.4
+    n, d = notify_daemon(ctx, ["--object", "iothread,id=io0",
+                               "--object", "iothread,id=io1"],
+                         env={"WATCHDOG_USEC": str(int(period * 1e6))})
+    n.wait("READY", "1")
+    # Cadence: about every half period.
+    t0 = time.monotonic()
+    wait_for(lambda: len(pings(n, t0, time.monotonic())) >= 4,
+             timeout=scaled(10))
+    got = pings(n, t0, time.monotonic())
+    check(len(got) >= 4, "only %d pings" % len(got))
+    gaps = [b - a for a, b in zip(got, got[1:])]
+    check(max(gaps) < period * 2 * max(1, scaled(1)),
+          "pings %.3fs apart, period %.1fs" % (max(gaps), period))
+    # Stall io1 for 4 s: the pings must stop (after at most two ticks,
+    # then some slack), and io1 must be named in the log.
+    c = d.client()
+    stall = 4.0
+    ts = time.monotonic()
+    c.cmd_ok("x-debug-iothread-stall", {"id": "io1", "ms": int(stall * 1e3)})
+    time.sleep(stall - 0.5)
+    quiet = pings(n, ts + 3 * period / 2 + 0.3, ts + stall - 0.2)
+    check(not quiet, "%d pings while io1 was stalled" % len(quiet))
+    check(re.search(r"'io1'.*not respond|not respond.*'io1'", d.stderr()),
+          "stuck iothread not named in the log: %r" % d.stderr()[-400:])
+    check("'io0'" not in d.stderr().split("does not respond")[0][-40:],
+          "io0 reported stuck")
+    # ... and resume afterwards.
+    t1 = time.monotonic()
+    wait_for(lambda: pings(n, ts + stall, time.monotonic()),
+             timeout=scaled(10))
+    check(pings(n, ts + stall, time.monotonic()),
+          "no ping after the stall ended")
+    check(wait_for(lambda: "responds again" in d.stderr(), timeout=scaled(5)),
+          "recovery not logged")
+    del t1
+    n.close()
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+class Activated(Daemon):
+    """iothreadd started by systemd-socket-activate on @sock (and more)."""
+
+    def __init__(self, tmpdir, listen, names, args=(), env=None):
+        super().__init__(tmpdir, args=args, sock=listen[0], socket_arg=False)
+        self.listen = listen
+        self.names = names
+        self.extra_env = env or {}
+
+    def start(self):
+        argv = ["systemd-socket-activate"]
+        for p in self.listen:
+            argv += ["-l", p]
+        argv += ["--fdname=" + ":".join(self.names)]
+        for k, v in self.extra_env.items():
+            argv += ["-E", "%s=%s" % (k, v)]
+        argv += [daemon_binary()] + self.args
+        err = open(self.stderr_path, "wb")
+        self._files = [err]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=err, stderr=err, env=self.env)
+        return self
+
+
+@case("socket-activation")
+def t_activation(ctx):
+    if not have("systemd-socket-activate"):
+        raise Skip("systemd-socket-activate not installed")
+    ro = ctx.path("ro.sock")
+    n = Notify(ctx.path("notify"))
+    d = Activated(ctx.dir, [ctx.sock, ro], ["qmp", "ro"],
+                  args=["--object", "iothread,id=io0"],
+                  env={"NOTIFY_SOCKET": n.path})
+    ctx.daemons.append(d)
+    d.start()
+    wait_for(lambda: os.path.exists(ctx.sock) and os.path.exists(ro))
+    c = d.client()          # the first connection starts the daemon
+    n.wait("READY", "1")
+    check([e["id"] for e in c.cmd_ok("query-iothreads")] == ["io0"],
+          "iothreads")
+    st = c.cmd_ok("query-status")
+    check(st.get("socket") == ctx.sock, "socket in query-status: %r"
+          % st.get("socket"))
+    # The read-only socket: queries yes, changes no.
+    r = QMPClient(ro)
+    r.negotiate()
+    check(len(r.cmd_ok("query-iothreads")) == 1, "query on ro socket")
+    r.cmd_ok("qom-get", {"path": "io0", "property": "poll-max-ns"})
+    for cmd, args in [("object-add", {"qom-type": "iothread", "id": "x"}),
+                      ("iothread-set", {"id": "io0", "poll-max-ns": 1}),
+                      ("qom-set", {"path": "io0", "property": "poll-max-ns",
+                                   "value": 1}),
+                      ("object-del", {"id": "io0"}), ("reload", None),
+                      ("quit", None)]:
+        expect_error(r.cmd(cmd, args), "GenericError", what=cmd + " on ro")
+    r.close()
+    check([e["id"] for e in c.cmd_ok("query-iothreads")] == ["io0"],
+          "the ro socket changed something")
+    c.cmd_ok("quit")
+    check(d.wait() == 0, "exit status")
+    # Inherited sockets belong to the service manager: never unlinked.
+    check(os.path.exists(ctx.sock) and os.path.exists(ro),
+          "an inherited socket was removed")
+    n.close()
+
+
+@case("ro-socket-option")
+def t_ro_socket(ctx):
+    ro = ctx.path("ro.sock")
+    d = ctx.daemon(["--ro-socket", ro, "--object", "iothread,id=io0"])
+    r = QMPClient(ro)
+    r.negotiate()
+    check(len(r.cmd_ok("query-iothreads")) == 1, "query on ro socket")
+    expect_error(r.cmd("object-del", {"id": "io0"}), "GenericError",
+                 what="object-del on ro socket")
+    r.close()
+    d.signal(signal.SIGTERM)
+    check(d.wait() == 0, "exit status")
+    check(not os.path.exists(ro), "created ro socket left behind")
+
+
+def connect_as(path, uid):
+    """Connect and read the greeting as @uid (we run as root)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(5)
+            s.connect(path)
+            data = s.recv(100)
+            os.write(w, b"G" if data.startswith(b'{"QMP"') else b"C")
+        except Exception:
+            os.write(w, b"E")
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    res = os.read(r, 1)
+    os.close(r)
+    return res
+
+
+@case("allow-uid")
+def t_allow_uid(ctx):
+    if os.geteuid() != 0:
+        raise Skip("needs root to connect as other users")
+    os.chmod(ctx.dir, 0o755)
+    d = ctx.daemon(["--allow-uid", "4242", "--socket-mode", "0666"])
+    check(connect_as(d.sock, 4242) == b"G", "uid 4242 refused")
+    check(connect_as(d.sock, 4343) in (b"C", b"E"), "uid 4343 let in")
+    check(re.search(r"uid 4343", d.stderr()), "refusal not logged")
+    d.client().cmd_ok("query-version")          # our own uid: always
+
+
+def unit_dir(ctx):
+    """The units as make install writes them, pointing at this build."""
+    out = ctx.path("units")
+    os.makedirs(out)
+    build = os.path.dirname(os.path.abspath(daemon_binary()))
+    src = os.path.join(REPO_ROOT, "systemd")
+    with open(os.path.join(src, "iothreadd.service.in")) as f:
+        text = f.read().replace("@BINDIR@", build).replace(
+            "@SBINDIR@", build).replace(
+            "@SYSCONFDIR@", os.path.join(REPO_ROOT, "etc"))
+    with open(os.path.join(out, "iothreadd.service"), "w") as f:
+        f.write(text)
+    shutil.copy(os.path.join(src, "iothreadd.socket"), out)
+    return out
+
+
+@case("units-verify")
+def t_units_verify(ctx):
+    if not have("systemd-analyze"):
+        raise Skip("systemd-analyze not installed")
+    out = unit_dir(ctx)
+    if not os.path.exists(os.path.join(
+            os.path.dirname(os.path.abspath(daemon_binary())), "iothreadctl")):
+        raise Skip("iothreadctl not built (ExecReload needs it)")
+    # verify exits 0 on unknown keys: its stderr is the verdict.  Man
+    # pages are linted by tests/man-lint.sh, not looked up here.
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                        os.path.join(out, "iothreadd.service"),
+                        os.path.join(out, "iothreadd.socket")],
+                       capture_output=True, text=True)
+    check(p.returncode == 0 and not p.stderr.strip(),
+          "systemd-analyze verify: %d %r" % (p.returncode, p.stderr[-500:]))
+
+
+@case("units-security")
+def t_units_security(ctx):
+    if not have("systemd-analyze"):
+        raise Skip("systemd-analyze not installed")
+    out = unit_dir(ctx)
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                        os.path.join(out, "iothreadd.service")],
+                       capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", p.stdout)
+    check(m, "no exposure level: %r" % (p.stdout[-300:] + p.stderr[-300:]))
+    check(float(m.group(1)) <= 1.0, "exposure %s > 1.0" % m.group(1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
