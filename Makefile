@@ -48,6 +48,8 @@ EXAMPLES     := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 .DEFAULT_GOAL  := all
 PROGRAMS       :=
 CHECK_PROGRAMS :=
+# Components may refer to each other's variables in prerequisites ($$(X)).
+.SECONDEXPANSION:
 -include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all lib check check-now check-asan check-tsan clean run run-example \

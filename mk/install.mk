@@ -32,7 +32,7 @@ SUBST = sed -e 's|@PREFIX@|$(prefix)|g' -e 's|@BINDIR@|$(bindir)|g' \
 CHECK_PROGRAMS += tests/install-test.sh
 
 .PHONY: install uninstall
-install: $(LIB) $(DAEMON) $(INSTALL_BIN)
+install: $(LIB) $(DAEMON) $$(INSTALL_BIN)
 	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(libdir) \
 	    $(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(includedir)/iothread \
 	    $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(sysusersdir) \

@@ -100,7 +100,8 @@ char *qmp_format_message(json_t *msg, size_t *len)
     /* jansson's non-compact form separates like QEMU does (", ", ": ");
      * JSON_INDENT(0) keeps it on one line. */
     char *s = json_dumps(msg, JSON_INDENT(0) | JSON_ENSURE_ASCII |
-                                  JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+                                  JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                                  JSON_REAL_PRECISION(12));
     size_t n;
     char *line;
 

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""iothreadctl against a real iothreadd (issue 4).
+
+Every verb, --json output parsed, the exit codes, pin visible in /proc,
+and top driven in a pseudo-terminal.  Output as the other suites.
+"""
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+
+from qmp_harness import check, scaled, thread_cpus_allowed  # noqa: E402
+from casekit import case, main  # noqa: E402
+
+
+def ctl_binary():
+    return os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
+                        "iothreadctl")
+
+
+def run(d, *args, sock=None, input=None, env=None):
+    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
+    argv = [ctl_binary(), "-s", sock or d.sock] + list(args)
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run(argv, capture_output=True, text=True, input=input,
+                       timeout=scaled(30), env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(d, *args, **kw):
+    st, out, err = run(d, *args, **kw)
+    check(st == 0, "iothreadctl %s: status %d, stderr %r"
+          % (" ".join(args), st, err))
+    return out
+
+
+def fails(d, code, *args, **kw):
+    st, out, err = run(d, *args, **kw)
+    check(st == code, "iothreadctl %s: status %d, expected %d (stderr %r)"
+          % (" ".join(args), st, code, err))
+    check(err.startswith("error: ") and err.count("\n") == 1,
+          "iothreadctl %s: stderr is not one 'error:' line: %r"
+          % (" ".join(args), err))
+    return err
+
+
+def iothreads(d):
+    return {e["id"]: e for e in json.loads(ok(d, "--json", "list"))}
+
+
+@case("list-info-get")
+def t_list(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0,poll-max-ns=1000"])
+    out = ok(d, "list")
+    lines = out.splitlines()
+    check(lines[0].split()[:3] == ["ID", "TID", "CPUS"], "header %r"
+          % lines[0])
+    check(lines[1].split()[0] == "io0" and "1000" in lines[1].split(),
+          "row %r" % lines[1])
+    check(ok(d, "--no-legend", "list").splitlines()[0].startswith("io0"),
+          "--no-legend keeps the header")
+    short = ok(d, "--json=short", "list")
+    check(short.count("\n") == 1, "--json=short is not one line")
+    e = json.loads(short)[0]
+    check(e["id"] == "io0" and e["poll-max-ns"] == 1000, "json %r" % e)
+    info = json.loads(ok(d, "--json", "info", "io0"))
+    check(info["thread-id"] == e["thread-id"], "info %r" % info)
+    check("poll-max-ns: 1000" in ok(d, "info", "io0"), "info text")
+    check(ok(d, "get", "io0", "poll-max-ns").strip() == "1000", "get")
+    fails(d, 1, "info", "nope")
+    fails(d, 1, "get", "io0", "no-such-prop")
+
+
+@case("add-set-del")
+def t_mutations(ctx):
+    d = ctx.daemon()
+    out = ok(d, "add", "io1", "--poll-max-ns", "2000", "--thread-pool-min",
+             "1", "--thread-pool-max", "2", "--fdmon", "epoll")
+    check(out == "", "add printed %r" % out)
+    e = iothreads(d)["io1"]
+    check((e["poll-max-ns"], e["thread-pool-min"], e["thread-pool-max"],
+           e["fdmon"]) == (2000, 1, 2, "epoll"), "after add: %r" % e)
+    # one atomic request: (1,2) -> (3,4)
+    check(ok(d, "set", "io1", "--thread-pool-min", "3", "--thread-pool-max",
+             "4", "--poll-grow", "3") == "", "set printed")
+    e = iothreads(d)["io1"]
+    check((e["thread-pool-min"], e["thread-pool-max"], e["poll-grow"]) ==
+          (3, 4, 3), "after set: %r" % e)
+    err = fails(d, 2, "set", "io1")
+    check("nothing to set" in err, err)
+    err = fails(d, 1, "add", "io1")
+    check("'io1'" in err, "error does not name the object: %r" % err)
+    check(ok(d, "del", "io1") == "", "del printed")
+    check("io1" not in iothreads(d), "io1 still there")
+    err = fails(d, 1, "del", "io1")
+    check("'io1'" in err, err)
+
+
+@case("usage-and-validation-errors")
+def t_errors(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0"])
+    fails(d, 2, "frobnicate")
+    fails(d, 2, "add", "x", "--poll-max-ns", "-1")
+    fails(d, 2, "add", "x", "--poll-max-ns", "12abc")
+    fails(d, 2, "add", "x", "--thread-pool-max", "99999999999999999999")
+    fails(d, 2, "add", "9x")
+    fails(d, 2, "add", "x", "--fdmon", "kqueue")
+    fails(d, 2, "pin", "io0", "0-")
+    fails(d, 2, "pin", "io0", "4096")
+    fails(d, 2, "set", "io0", "--fdmon", "poll")
+    fails(d, 2, "list", "--raw")
+    fails(d, 2, "--json=ugly", "list")
+    check(set(iothreads(d)) == {"io0"}, "a failed command changed things")
+    st, out, err = run(d, "--help")
+    check(st == 0 and "Exit status" in out and "pin ID CPULIST" in out,
+          "--help")
+
+
+@case("daemon-down")
+def t_down(ctx):
+    st, out, err = run(None, "list", sock=ctx.path("nothing.sock"))
+    check(st == 69, "status %d for a missing daemon" % st)
+    check(err.startswith("error: "), "stderr %r" % err)
+    # IOTHREADCTL_SOCKET is honoured
+    d = ctx.daemon()
+    p = subprocess.run([ctl_binary(), "status"], capture_output=True,
+                       text=True, env=dict(os.environ,
+                                           IOTHREADCTL_SOCKET=d.sock))
+    check(p.returncode == 0 and "pid:" in p.stdout, "IOTHREADCTL_SOCKET: %r"
+          % (p.stdout + p.stderr))
+
+
+@case("protocol-error")
+def t_protocol(ctx):
+    import socket
+    import threading
+    path = ctx.path("fake.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        c, _ = srv.accept()
+        c.sendall(b"hello, I am not QMP\r\n")
+        time.sleep(1)
+        c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    st, out, err = run(None, "list", sock=path)
+    check(st == 76, "status %d for a non-QMP peer (stderr %r)" % (st, err))
+    t.join()
+    srv.close()
+
+
+@case("pin")
+def t_pin(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0"])
+    cpus = sorted(os.sched_getaffinity(0))
+    tid = iothreads(d)["io0"]["thread-id"]
+    ok(d, "pin", "io0", str(cpus[0]))
+    check(thread_cpus_allowed(d.pid, tid) == str(cpus[0]),
+          "Cpus_allowed_list %r" % thread_cpus_allowed(d.pid, tid))
+    ok(d, "pin", "io0", "r")
+    want = iothreads(d)["io0"]["cpu-affinity"]
+    check(thread_cpus_allowed(d.pid, tid) == want,
+          "after r: %r vs %r" % (thread_cpus_allowed(d.pid, tid), want))
+    if len(cpus) > 1:
+        ok(d, "pin", "io0", "%d-%d,^%d" % (cpus[0], cpus[-1], cpus[0]))
+        check(str(cpus[0]) not in
+              thread_cpus_allowed(d.pid, tid).split(","),
+              "^ exclusion ignored")
+
+
+@case("stats")
+def t_stats(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0",
+                    "--object", "iothread,id=io1"])
+    out = ok(d, "stats")
+    check(out.splitlines()[0].startswith("ID") and len(out.splitlines()) == 3,
+          "stats table %r" % out)
+    raw = ok(d, "stats", "--raw", "io1")
+    check(re.search(r"^iothread\.io1\.iterations=\d+$", raw, re.M),
+          "raw %r" % raw)
+    check("io0" not in raw, "--raw io1 shows io0")
+    js = json.loads(ok(d, "--json", "stats"))
+    check({e["id"] for e in js} == {"io0", "io1"}, "json stats")
+    p = subprocess.Popen([ctl_binary(), "-s", d.sock, "--json", "stats",
+                          "--watch=0.2"], stdout=subprocess.PIPE, text=True)
+    lines = [p.stdout.readline() for _ in range(3)]
+    p.terminate()
+    p.wait()
+    samples = [json.loads(x) for x in lines]
+    check(all(len(s["iothreads"]) == 2 for s in samples),
+          "watch samples %r" % samples)
+    fails(d, 1, "stats", "nope")
+
+
+@case("status-reload-quit")
+def t_daemon_verbs(ctx):
+    cfg = ctx.write("c.json", '{"iothreads": [{"id": "a"}]}\n')
+    d = ctx.daemon(["--config", cfg])
+    st = json.loads(ok(d, "--json", "status"))
+    check(st["pid"] == d.pid and st["iothreads"] == 1, "status %r" % st)
+    ctx.write("c.json", '{"iothreads": [{"id": "a"}, {"id": "b"}]}\n')
+    check(ok(d, "reload") == "", "reload printed")
+    check(set(iothreads(d)) == {"a", "b"}, "reload not applied")
+    ctx.write("c.json", '{"iothreads": [{"id": "a", "bogus": 1}]}\n')
+    err = fails(d, 1, "reload")
+    check("bogus" in err, err)
+    check(ok(d, "quit") == "", "quit printed")
+    check(d.wait() == 0, "daemon exit status")
+
+
+@case("qmp-and-shell")
+def t_qmp(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0"])
+    v = json.loads(ok(d, "qmp", "query-version"))
+    check(v["package"].startswith("iothreadd"), "query-version %r" % v)
+    check(json.loads(ok(d, "qmp", "qom-get", "path=io0",
+                        "property=poll-max-ns")) == 32768, "key=value")
+    ok(d, "qmp", "iothread-set", '{"id": "io0", "poll-max-ns": 5}')
+    check(iothreads(d)["io0"]["poll-max-ns"] == 5, "JSON arguments")
+    fails(d, 1, "qmp", "no-such-command")
+    out = ok(d, "shell", input="query-status\n# comment\n"
+             "iothread-set id=io0 poll-grow=2\nqom-get path=io0 "
+             "property=poll-grow\n")
+    check(out.rstrip().endswith("2") and '"pid"' in out, "shell %r" % out)
+
+
+@case("monitor")
+def t_monitor(ctx):
+    d = ctx.daemon()
+    p = subprocess.Popen([ctl_binary(), "-s", d.sock, "monitor"],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5 * scaled(1))
+    ok(d, "add", "io5")
+    line = p.stdout.readline()
+    ev = json.loads(line)
+    check(ev["event"] == "IOTHREAD_CREATED" and ev["data"]["id"] == "io5",
+          "event %r" % ev)
+    ok(d, "quit")
+    check(p.wait(scaled(10)) == 0, "monitor exit status when the daemon "
+          "goes away")
+
+
+@case("top-in-a-pty")
+def t_top(ctx):
+    d = ctx.daemon(["--object", "iothread,id=topio"])
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(ctl_binary(), ["iothreadctl", "-s", d.sock, "top"])
+    out = b""
+    deadline = time.monotonic() + scaled(10)
+    while b"topio" not in out and time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+    check(b"topio" in out, "no iothread row: %r" % out[-300:])
+    check(b"CPU%" in out and b"POLL-HIT%" in out, "no header")
+    os.write(fd, b"w")      # sort by wake-ups, still running
+    time.sleep(0.3)
+    os.write(fd, b"q")
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+          "top exit status %r" % status)
+    # the terminal is given back: cursor shown, main screen restored
+    check(out.rstrip(b"\r\n").endswith(b"\x1b[?25h\x1b[?1049l"),
+          "terminal not restored: %r" % out[-40:])
+
+
+def complete(d, words):
+    """COMPREPLY of the bash completion for the command line @words."""
+    script = ('source completion/iothreadctl.bash\n'
+              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
+              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
+              % (" ".join("'%s'" % w for w in words), len(words) - 1))
+    env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(
+        ctl_binary())) + ":" + os.environ["PATH"])
+    p = subprocess.run(["bash", "-c", script], capture_output=True,
+                       text=True, env=env, timeout=scaled(30))
+    return set(p.stdout.split())
+
+
+@case("bash-completion")
+def t_completion(ctx):
+    d = ctx.daemon(["--object", "iothread,id=alpha",
+                    "--object", "iothread,id=beta"])
+    check({"pin", "info", "stats"} <= complete(d, ["iothreadctl", ""]),
+          "verbs")
+    check("--poll-max-ns" in complete(d, ["iothreadctl", "set", "x", "--p"]),
+          "knobs")
+    got = complete(d, ["iothreadctl", "-s", d.sock, "pin", ""])
+    check(got == {"alpha", "beta"}, "live ids: %r" % got)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
