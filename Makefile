@@ -18,6 +18,8 @@ CPPFLAGS  += -D_GNU_SOURCE -Iinclude -Isrc -DIOTHREADD_VERSION='"$(VERSION)"'
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=gnu11 -pthread -fno-strict-aliasing $(WARN)
 LDFLAGS   += -pthread
+# For special builds (make fuzz): added to every compile.
+CFLAGS    += $(EXTRA_CFLAGS)
 
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \

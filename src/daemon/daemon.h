@@ -32,6 +32,7 @@ typedef struct Daemon {
     struct Service *service; /* systemd notifications and watchdog */
     int64_t start_ns;        /* CLOCK_MONOTONIC */
     bool quit;               /* leave the main loop */
+    unsigned max_stall_ms;   /* cap of x-debug-iothread-stall */
     const char *quit_reason; /* QEMU's SHUTDOWN reason */
 } Daemon;
 

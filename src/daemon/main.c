@@ -162,23 +162,6 @@ static int parse_options(int argc, char **argv, Options *o)
     return 0;
 }
 
-json_t *daemon_version_json(void)
-{
-    return json_pack("{s:{s:i, s:i, s:i}, s:s}", "qemu", "major",
-                     IOTHREADD_VERSION_MAJOR, "minor",
-                     IOTHREADD_VERSION_MINOR, "micro",
-                     IOTHREADD_VERSION_MICRO, "package",
-                     "iothreadd " IOTHREADD_VERSION);
-}
-
-void daemon_request_quit(Daemon *d, const char *reason)
-{
-    d->quit = true;
-    d->quit_reason = reason;
-    /* We may be in a handler: make the loop come round to its test. */
-    aio_notify(d->ctx);
-}
-
 static void on_registry_event(void *opaque, const char *event, const char *id)
 {
     Daemon *d = opaque;
@@ -401,7 +384,7 @@ static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
 int main(int argc, char **argv)
 {
     Options o = {0};
-    Daemon d = {0};
+    Daemon d = {.max_stall_ms = 60000};
     Pidfile pidfile = {.fd = -1};
     SignalSource sig = {.fd = -1};
     IOThreadConfig *objects = NULL;

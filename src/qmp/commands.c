@@ -562,9 +562,10 @@ static void cmd_x_stall(Daemon *d, QmpRequest *req, json_t *args,
     if (!obj) {
         return;
     }
-    if (ms < 0 || ms > 60000) {
+    if (ms < 0 || ms > d->max_stall_ms) {
         qmp_request_error(req, "GenericError",
-                          "ms value must be in range [0, 60000]");
+                          "ms value must be in range [0, %u]",
+                          d->max_stall_ms);
         return;
     }
     if (iothread_object_debug_stall(obj, (unsigned)ms) < 0) {

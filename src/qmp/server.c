@@ -77,6 +77,7 @@ struct QmpServer {
     Listener *listeners;
     Client *clients;
     int nr_clients;
+    Listener adopted;    /* the pseudo-listener of qmp_server_adopt() */
     uid_t *allowed_uids; /* NULL: everyone the socket's mode lets in */
     size_t nr_allowed_uids;
 };
@@ -729,7 +730,21 @@ QmpServer *qmp_server_new(AioContext *ctx, const QmpServerLimits *limits,
     s->version = json_incref(version);
     s->dispatch = dispatch;
     s->opaque = opaque;
+    s->adopted = (Listener){.server = s, .fd = -1};
     return s;
+}
+
+int qmp_server_adopt(QmpServer *s, int fd)
+{
+    int nr = s->nr_clients;
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        close(fd);
+        return -errno;
+    }
+    accept_one(&s->adopted, fd);
+    return s->nr_clients > nr ? 0 : -ECONNREFUSED;
 }
 
 int qmp_server_add_listener(QmpServer *s, int fd,

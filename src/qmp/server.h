@@ -61,6 +61,13 @@ int qmp_server_add_listener(QmpServer *s, int fd,
                             bool (*allowed)(const char *command));
 
 /*
+ * qmp_server_adopt: serve @fd, a connected stream socket, as if it had
+ * been accepted (the greeting is sent at once).  For fuzzing and tests.
+ * Returns 0, or -ECONNREFUSED when refused (then @fd is closed).
+ */
+int qmp_server_adopt(QmpServer *s, int fd);
+
+/*
  * qmp_server_broadcast_event: send {"timestamp", "event", "data"} to every
  * negotiated client.  Steals @data (may be NULL).  A client whose output
  * buffer is full is disconnected rather than allowed to grow it.
