@@ -78,6 +78,7 @@ void daemon_config_cleanup(DaemonConfig *cfg)
     free(cfg->socket_group);
     free(cfg->pidfile);
     free(cfg->ro_socket);
+    free(cfg->state_file);
     free(cfg->allow_uids);
     for (size_t i = 0; i < cfg->n_iothreads; i++) {
         iothread_config_cleanup(&cfg->iothreads[i]);
@@ -103,6 +104,7 @@ static const TopKey top_keys[] = {
     {"socket-group", KEY_STRING, 0, 0, STR_FIELD(socket_group)},
     {"pidfile", KEY_STRING, 0, 0, STR_FIELD(pidfile)},
     {"ro-socket", KEY_STRING, 0, 0, STR_FIELD(ro_socket)},
+    {"state-file", KEY_STRING, 0, 0, STR_FIELD(state_file)},
     {"allow-uid", KEY_ARRAY, 0, 0, 0},
     {"log-level", KEY_STRING, 0, 0, 0},
     {"max-iothreads", KEY_INT, 1, 65536, STR_FIELD(max_iothreads)},

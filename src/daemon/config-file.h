@@ -19,6 +19,7 @@ typedef struct DaemonConfig {
     char *socket_group;     /* NULL: none */
     char *pidfile;          /* NULL: none */
     char *ro_socket;        /* a read-only socket, NULL: none */
+    char *state_file;       /* --state-file, NULL: none */
     uid_t *allow_uids;      /* n_allow_uids users who may connect */
     size_t n_allow_uids;    /* 0: whoever the socket's mode lets in */
     int log_level;          /* -1: not set; else LOG_EMERG .. LOG_DEBUG */

@@ -24,6 +24,8 @@ typedef struct Daemon {
     QmpServer *server;
     Registry *registry;
     const char *config_path; /* NULL: no config file */
+    const char *state_path;  /* --state-file, or NULL */
+    bool state_ready;        /* restored: save on every change */
     DaemonConfig config;     /* as last loaded (defaults without a file) */
     char *socket_path;       /* the control socket, for status and logs */
     bool socket_created;     /* we made it, so we remove it */

@@ -67,7 +67,7 @@ static int create_one(Daemon *d, const char *path, const SocketOptions *so,
     int fd = socket_listen_unix(path, so, &err), ret;
 
     if (fd < 0) {
-        log_err("%s", err ? err : strerror(-fd));
+        log_err("cannot serve %s: %s", path, err ? err : strerror(-fd));
         free(err);
         return fd;
     }

@@ -24,6 +24,7 @@
 #include "daemon/pidfile.h"
 #include "daemon/service.h"
 #include "daemon/socket-setup.h"
+#include "daemon/state-file.h"
 #include "daemon/uid-list.h"
 
 /* Exit statuses (documented in iothreadd(8)). */
@@ -35,6 +36,7 @@ typedef struct Options {
     const char *socket_mode;
     const char *socket_group;
     const char *ro_socket;
+    const char *state_file;
     uid_t *allow_uids;
     size_t n_allow_uids;
     const char *config;
@@ -64,6 +66,8 @@ static void usage(FILE *out)
 "      --object SPEC        create an iothread at start:\n"
 "                           iothread,id=ID[,PROP=VALUE]... or JSON\n"
 "      --pidfile PATH       write the pid once serving; removed on exit\n"
+"      --state-file PATH    keep the iothreads' settings in PATH and restore\n"
+"                           them at start\n"
 "      --check-config       validate the configuration and exit\n"
 "      --log-level LEVEL    emerg..debug or 0..7 (default info)\n"
 "  -V, --version            print the version and exit\n"
@@ -77,12 +81,14 @@ static void usage(FILE *out)
 static int parse_options(int argc, char **argv, Options *o)
 {
     enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_OBJECT, OPT_PIDFILE,
-           OPT_CHECK_CONFIG, OPT_LOG_LEVEL, OPT_RO_SOCKET, OPT_ALLOW_UID };
+           OPT_CHECK_CONFIG, OPT_LOG_LEVEL, OPT_RO_SOCKET, OPT_ALLOW_UID,
+           OPT_STATE_FILE };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, 's'},
         {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
         {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
         {"ro-socket", required_argument, NULL, OPT_RO_SOCKET},
+        {"state-file", required_argument, NULL, OPT_STATE_FILE},
         {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
         {"config", required_argument, NULL, 'c'},
         {"object", required_argument, NULL, OPT_OBJECT},
@@ -108,6 +114,9 @@ static int parse_options(int argc, char **argv, Options *o)
             break;
         case OPT_RO_SOCKET:
             o->ro_socket = optarg;
+            break;
+        case OPT_STATE_FILE:
+            o->state_file = optarg;
             break;
         case OPT_ALLOW_UID:
             if (uid_list_parse(optarg, &o->allow_uids, &o->n_allow_uids) <
@@ -167,6 +176,14 @@ static void on_registry_event(void *opaque, const char *event, const char *id)
     Daemon *d = opaque;
 
     log_info("%s %s", event, id);
+    if (d->state_path && d->state_ready) {
+        char *err = NULL;
+
+        if (state_save(d->state_path, d->registry, &err) < 0) {
+            log_err("%s", err ? err : "cannot save the state");
+            free(err);
+        }
+    }
     if (d->service) {
         service_update_status(d->service);
     }
@@ -452,6 +469,18 @@ int main(int argc, char **argv)
     ret = create_iothreads(&d, objects, o.n_objects);
     if (ret < 0) {
         goto out;
+    }
+    d.state_path = o.state_file ? o.state_file : d.config.state_file;
+    if (d.state_path) {
+        ret = state_restore(d.state_path, d.registry, &err);
+        if (ret < 0) {
+            log_err("%s", err ? err : strerror(-ret));
+            free(err);
+            goto out;
+        }
+        /* From now on every change is saved (a restore saves nothing:
+         * the file already says it). */
+        d.state_ready = true;
     }
     if (o.pidfile || d.config.pidfile) {
         ret = pidfile_write(&pidfile, o.pidfile ? o.pidfile

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,6 +80,15 @@ static int make_parent_dirs(const char *path, mode_t mode, gid_t group,
     return ret;
 }
 
+/* A live daemon greets a new client at once. */
+static bool peer_greets(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char c;
+
+    return poll(&pfd, 1, 2000) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 1;
+}
+
 /* A socket file nobody accepts on is left over from a dead daemon. */
 static int check_existing(const char *path, const struct sockaddr_un *addr,
                           char **errp)
@@ -99,6 +109,13 @@ static int check_existing(const char *path, const struct sockaddr_un *addr,
         return error_fail(errp, -errno, "socket: %s", strerror(errno));
     }
     ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+    if (ret == 0 && !peer_greets(fd)) {
+        /* A killed daemon's socket can outlive it for a moment (its
+         * io_uring is torn down asynchronously): the kernel still queues
+         * connections, but nobody will ever answer them. */
+        ret = -1;
+        errno = ECONNREFUSED;
+    }
     close(fd);
     if (ret == 0) {
         return error_fail(errp, -EADDRINUSE,

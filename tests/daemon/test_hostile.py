@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Hostile clients, faults and restarts (issue 7).
+
+Whatever arrives on the socket, the daemon keeps serving: an observer
+client runs query-version all along and must always be answered (a
+generous bound: this proves liveness, not speed), memory stays bounded,
+and afterwards threads and fds are back where they were.
+Output as the other suites.
+"""
+
+import json
+import os
+import random
+import resource
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from qmp_harness import (  # noqa: E402
+    QMPClient, TestFailure, check, expect_error, scaled, user_tasks,
+    wait_for)
+from casekit import Skip, case, main  # noqa: E402
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def sanitized(pid):
+    """ASan's quarantine keeps freed memory resident (256 MiB) and TSan
+    maps shadow memory: RSS says nothing about leaks there (LeakSanitizer
+    does), so the RSS bounds are checked on the plain build only."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read()
+    except OSError:
+        return False
+    return "libasan" in maps or "libtsan" in maps
+
+
+def rss_bound(d, kib):
+    return 1 << 40 if sanitized(d.pid) else kib
+
+
+def nr_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class Observer:
+    """Another client, asking all the time; records the longest wait."""
+
+    def __init__(self, d):
+        self.c = d.client()
+        self.stop = False
+        self.longest = 0.0
+        self.errors = []
+        self.count = 0
+        self.t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop:
+            t0 = time.monotonic()
+            try:
+                self.c.cmd_ok("query-version")
+            except Exception as e:          # noqa: BLE001 - reported below
+                self.errors.append(repr(e))
+                return
+            self.longest = max(self.longest, time.monotonic() - t0)
+            self.count += 1
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.t.join()
+        self.c.close()
+        check(not self.errors, "observer failed: %s" % self.errors[:1])
+        check(self.count > 0, "observer never got an answer")
+        check(self.longest < scaled(2), "observer waited %.2fs"
+              % self.longest)
+
+
+def baseline(d):
+    """Threads, fds and RSS with one quiet client (the probe) connected,
+    once the connections of the start-up check are gone."""
+    probe = d.client()
+    wait_for(lambda: probe.cmd_ok("query-status")["clients"] == 1,
+             timeout=scaled(10))
+    return (len(user_tasks(d.pid)), nr_fds(d.pid), rss_kib(d.pid), probe)
+
+
+def back_to(d, base, rss_slack_kib=16 << 10):
+    threads, fds, rss, probe = base
+    check(probe.cmd_ok("query-version"), "the probe client was dropped")
+    ok = wait_for(lambda: len(user_tasks(d.pid)) == threads and
+                  nr_fds(d.pid) == fds, timeout=scaled(10))
+    check(ok, "threads %d->%d, fds %d->%d" % (
+        threads, len(user_tasks(d.pid)), fds, nr_fds(d.pid)))
+    check(rss_kib(d.pid) < rss + rss_bound(d, rss_slack_kib),
+          "RSS %d KiB -> %d KiB"
+          % (rss, rss_kib(d.pid)))
+
+
+def raw(d):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(scaled(10))
+    deadline = time.monotonic() + scaled(10)
+    while True:
+        try:
+            s.connect(d.sock)
+            return s
+        except BlockingIOError:
+            # The listen backlog is full: retry, as any client would.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def error_or_close(s, what):
+    """The daemon answers a bad message with one error, or hangs up."""
+    buf = b""
+    try:
+        while b"\n" not in buf.split(b"\n", 1)[-1] or b"error" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+            if b'"error"' in buf:
+                return
+    except (ConnectionResetError, BrokenPipeError):
+        return
+    except socket.timeout:
+        raise TestFailure("%s: neither an error nor a close" % what)
+
+
+@case("connect-disconnect-storm")
+def t_storm(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0"])
+    base = baseline(d)
+    with Observer(d):
+        for i in range(300):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(d.sock)
+            if i % 3 == 0:
+                s.recv(10)          # part of the greeting
+            if i % 3 == 1:
+                s.sendall(b'{"execute": "qmp_capa')
+            s.close()
+    back_to(d, base)
+
+
+@case("more-clients-than-the-limit")
+def t_limit(ctx):
+    cfg = ctx.write("c.json", '{"max-clients": 8}\n')
+    d = ctx.daemon(["--config", cfg])
+    base = baseline(d)
+    obs = Observer(d)           # counts as one of the 8
+    with obs:
+        socks, served = [], 0
+        for _ in range(20):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(scaled(5))
+            s.connect(d.sock)
+            socks.append(s)
+        for s in socks:
+            try:
+                served += s.recv(100).startswith(b'{"QMP"')
+            except (ConnectionResetError, socket.timeout):
+                pass
+        # 8 allowed: the probe and the observer hold two.
+        check(served == 6, "%d clients served beyond the limit" % served)
+        for s in socks:
+            s.close()
+    obs.c.close()
+    back_to(d, base)
+    d.client().cmd_ok("query-version")
+
+
+@case("slowloris")
+def t_slowloris(ctx):
+    d = ctx.daemon()
+    s = raw(d)
+    s.recv(4096)
+    msg = b'{"execute": "qmp_capabilities"}{"execute": "query-status"}'
+    with Observer(d):
+        for b in msg:
+            s.sendall(bytes([b]))
+            time.sleep(0.01)
+    buf = b""
+    while buf.count(b"\r\n") < 2:
+        buf += s.recv(4096)
+    check(b'"pid"' in buf, "slow client not answered: %r" % buf)
+
+
+@case("never-reads")
+def t_never_reads(ctx):
+    d = ctx.daemon()
+    base = baseline(d)
+    s = raw(d)
+    s.setblocking(False)
+    req = b'{"execute":"qmp_capabilities"}' + \
+        b'{"execute":"query-commands"}' * 200
+    sent = 0
+    with Observer(d):
+        deadline = time.monotonic() + scaled(5)
+        while time.monotonic() < deadline and sent < (32 << 20):
+            try:
+                sent += s.send(req)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        check(rss_kib(d.pid) < base[2] + rss_bound(d, 48 << 10),
+              "RSS grew to %d KiB for a client that never reads"
+              % rss_kib(d.pid))
+    s.close()
+    back_to(d, base)
+
+
+@case("huge-and-deep-messages")
+def t_huge(ctx):
+    d = ctx.daemon()
+    base = baseline(d)
+    with Observer(d):
+        s = raw(d)
+        s.recv(4096)
+        try:
+            s.sendall(b'{"execute":"query-version","id":"' +
+                      b"x" * (64 << 20) + b'"}')
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        error_or_close(s, "64 MiB message")
+        check(rss_kib(d.pid) < base[2] + rss_bound(d, 16 << 10),
+              "a 64 MiB message grew RSS to %d KiB" % rss_kib(d.pid))
+        s.close()
+        c = d.client()
+        c.send_raw(b'{"execute":"query-version","id":' + b"[" * 20000)
+        expect_error(c.recv_reply(), "GenericError", what="20000-deep")
+        # The rest of that message is skipped up to its end; then the
+        # stream goes on.
+        c.send_raw(b"]" * 20000 + b"}")
+        c.cmd_ok("query-version")
+        c.close()
+    back_to(d, base)
+
+
+@case("bad-bytes")
+def t_bad_bytes(ctx):
+    d = ctx.daemon()
+    base = baseline(d)
+    with Observer(d):
+        c = d.client()
+        for bad in (b'{"execute": "query-version", "id": "\xc3\x28"}',
+                    b'{"execute": "query-version"}\x00',
+                    b'\x00\x00\x00', b'{"execute": "query-version", '
+                    b'"id": "\\u0000"}'):
+            c.send_raw(bad)
+            c.send({"execute": "query-version", "id": "marker"})
+            # At least one error, then the stream goes on (a NUL resets
+            # the parser, and what follows is judged on its own).
+            replies = []
+            while not (replies and replies[-1].get("id") == "marker"):
+                replies.append(c.recv_reply())
+            check(any("error" in r for r in replies[:-1]),
+                  "bad bytes %r accepted: %r" % (bad[:24], replies))
+            check("return" in replies[-1], "no recovery after %r"
+                  % bad[:24])
+        c.close()
+        rnd = random.Random(7)
+        for _ in range(20):
+            s = raw(d)
+            s.settimeout(scaled(1))
+            try:
+                # Garbage makes errors; a client that does not read them
+                # is paused, so the send may stall: that is fine.
+                s.sendall(bytes(rnd.getrandbits(8) for _ in range(50000)))
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                pass
+            s.close()
+        for i in range(100):       # hang up in the middle of a message
+            s = raw(d)
+            s.sendall(b'{"execute": "object-add", "arguments": {"qom-t'[:10 + i % 30])
+            s.close()
+    back_to(d, base)
+    check(json.dumps(d.client().cmd_ok("query-iothreads")) == "[]",
+          "hostile input created something")
+
+
+@case("restart-after-sigkill")
+def t_sigkill(ctx):
+    pid = ctx.path("p.pid")
+    d = ctx.daemon(["--pidfile", pid, "--object", "iothread,id=io0"])
+    d.signal(signal.SIGKILL)
+    d.wait()
+    check(os.path.exists(d.sock) and os.path.exists(pid),
+          "SIGKILL should leave socket and pidfile behind")
+    d2 = ctx.daemon(["--pidfile", pid, "--object", "iothread,id=io0"],
+                    name="second")
+    check(open(pid).read().strip() == str(d2.pid), "pidfile not rewritten")
+    check([e["id"] for e in d2.client().cmd_ok("query-iothreads")] ==
+          ["io0"], "restarted daemon")
+
+
+@case("unwritable-socket-path")
+def t_unwritable(ctx):
+    os.chmod(ctx.dir, 0o755)
+    ro = ctx.path("ro")
+    os.mkdir(ro, 0o555)
+    d = ctx.daemon(sock=os.path.join(ro, "sub", "qmp.sock"), start=False)
+    if os.geteuid() == 0:
+        d = ctx.daemon(sock="/proc/self/nonexistent/qmp.sock", start=False,
+                       name="daemon1")
+    d.start()
+    check(d.wait() == 1, "exit status")
+    check("qmp.sock" in d.stderr() and d.stderr().startswith("<3>"),
+          "no clear start-up error: %r" % d.stderr())
+
+
+@case("thread-creation-failure")
+def t_nproc(ctx):
+    if os.geteuid() != 0:
+        raise Skip("needs root to run the daemon as another user")
+    os.chmod(ctx.dir, 0o777)
+    uid = 4321
+    d = ctx.daemon(["--socket-mode", "0666"], start=False)
+
+    def limit():
+        os.setgid(uid)
+        os.setuid(uid)
+
+    # RLIMIT_NPROC counts this uid's threads; the daemon's main thread and
+    # a few iothreads fit, a dozen do not.
+    d.preexec = limit
+    orig = resource.getrlimit(resource.RLIMIT_NPROC)
+    resource.setrlimit(resource.RLIMIT_NPROC, (6, orig[1]))
+    try:
+        start_as(d, limit)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NPROC, orig)
+    c = d.client()
+    made, err = [], None
+    for i in range(12):
+        r = c.cmd("object-add", {"qom-type": "iothread", "id": "t%d" % i})
+        if "error" in r:
+            err = r["error"]["desc"]
+            break
+        made.append("t%d" % i)
+    check(err is not None, "RLIMIT_NPROC never reached")
+    check("t%d" % len(made) in err and "Resource" in err,
+          "unclear error: %r" % err)
+    ids = [e["id"] for e in c.cmd_ok("query-iothreads")]
+    check(ids == made, "half-made object: %s vs %s" % (ids, made))
+    c.cmd_ok("object-del", {"id": made[0]})
+    c.cmd_ok("object-add", {"qom-type": "iothread", "id": "again"})
+
+
+def start_as(d, preexec):
+    import subprocess
+    from qmp_harness import daemon_binary
+    argv = [daemon_binary(), "--socket", d.sock] + d.args
+    err = open(d.stderr_path, "wb")
+    out = open(d.stdout_path, "wb")
+    d._files = [err, out]
+    d.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=err, env=d.env, preexec_fn=preexec)
+    d.wait_ready()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
