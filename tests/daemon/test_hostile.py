@@ -298,6 +298,25 @@ def t_bad_bytes(ctx):
           "hostile input created something")
 
 
+@case("qmp-churn")
+def t_qmp_churn(ctx):
+    quick = os.environ.get("IOTHREAD_TEST_QUICK", "0") not in ("", "0")
+    n = 200 if quick else 2000
+    d = ctx.daemon(["--object", "iothread,id=keep"])
+    base = baseline(d)
+    c = d.client()
+    with Observer(d):
+        for i in range(n):
+            c.cmd_ok("object-add", {"qom-type": "iothread", "id": "c%d" % i,
+                                    "poll-max-ns": i % 3 * 1000})
+            if i % 10 == 0:
+                c.cmd_ok("iothread-set", {"id": "c%d" % i,
+                                          "thread-pool-min": 1})
+            c.cmd_ok("object-del", {"id": "c%d" % i})
+    c.close()
+    back_to(d, base)
+
+
 @case("restart-after-sigkill")
 def t_sigkill(ctx):
     pid = ctx.path("p.pid")
