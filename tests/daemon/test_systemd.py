@@ -268,7 +268,11 @@ def t_activation(ctx):
                       ("qom-set", {"path": "io0", "property": "poll-max-ns",
                                    "value": 1}),
                       ("object-del", {"id": "io0"}), ("reload", None),
-                      ("quit", None)]:
+                      ("quit", None),
+                      ("x-debug-iothread-hold", {"id": "io0", "holder": "h"}),
+                      ("x-debug-iothread-release", {"id": "io0",
+                                                    "holder": "h"}),
+                      ("x-debug-iothread-stall", {"id": "io0", "ms": 1})]:
         expect_error(r.cmd(cmd, args), "GenericError", what=cmd + " on ro")
     r.close()
     check([e["id"] for e in c.cmd_ok("query-iothreads")] == ["io0"],
@@ -279,6 +283,45 @@ def t_activation(ctx):
     check(os.path.exists(ctx.sock) and os.path.exists(ro),
           "an inherited socket was removed")
     n.close()
+
+
+@case("socket-mode-and-group")
+def t_mode_group(ctx):
+    import grp
+    try:
+        gid = grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        raise Skip("no group 'nogroup'")
+    sock = os.path.join(ctx.path("sub"), "qmp.sock")
+    d = ctx.daemon(["--socket-mode", "0660", "--socket-group", "nogroup"],
+                   sock=sock)
+    st = os.stat(sock)
+    check(oct(st.st_mode & 0o777) == "0o660", "socket mode %o"
+          % (st.st_mode & 0o777))
+    check(st.st_gid == gid, "socket group %d" % st.st_gid)
+    dst = os.stat(ctx.path("sub"))
+    check(oct(dst.st_mode & 0o777) == "0o750" and dst.st_gid == gid,
+          "directory %o gid %d" % (dst.st_mode & 0o777, dst.st_gid))
+    d.client().cmd_ok("query-version")
+
+
+@case("no-command-touches-arbitrary-paths")
+def t_no_paths(ctx):
+    d = ctx.daemon(["--object", "iothread,id=io0"])
+    c = d.client()
+    evil = ctx.path("evil")
+    for e in c.cmd_ok("query-commands"):
+        name = e["name"]
+        if name in ("quit", "qmp_capabilities", "x-debug-iothread-stall"):
+            continue
+        for key in ("path", "file", "filename", "id", "socket", "pidfile",
+                    "state-file", "config"):
+            c.cmd(name, {key: evil})
+        c.cmd(name, {"qom-type": "iothread", "id": "x", "path": evil})
+    check(not os.path.exists(evil), "a command created %s" % evil)
+    check(sorted(os.listdir(ctx.dir)) == sorted(
+        n for n in os.listdir(ctx.dir) if not n.startswith("evil")),
+        "files appeared")
 
 
 @case("ro-socket-option")
