@@ -19,6 +19,8 @@ PACKAGES=(
 )
 
 [ "${IOTHREADD_SKIP_DEPS:-0}" = 1 ] && exit 0
+# Other package sets (make bench's peers) may be named instead.
+[ $# -gt 0 ] && PACKAGES=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

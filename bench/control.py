@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""control-plane: QMP round trips over the socket, iothreadd against QEMU
+(qemu-system-x86_64 -machine none, if installed) and a raw socket echo
+floor: query-iothreads at 1/10/100 iothreads, object-add until the thread
+runs, object-del.  Interleaved per repetition; prints RESULT lines."""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPS = 6
+BUILD = os.environ.get("IOTHREADD_BUILD", "build")
+
+
+class Qmp:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX)
+        for _ in range(500):
+            try:
+                self.s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.01)
+        self.f = self.s.makefile("rb")
+        self.f.readline()
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, args=None):
+        req = {"execute": name}
+        if args:
+            req["arguments"] = args
+        self.s.sendall(json.dumps(req).encode() + b"\n")
+        while True:
+            r = json.loads(self.f.readline())
+            if "event" not in r:
+                return r
+
+
+def start_iothreadd(d):
+    path = os.path.join(d, "io.sock")
+    p = subprocess.Popen([os.path.join(BUILD, "iothreadd"), "-s", path,
+                          "--log-level", "err"])
+    return p, Qmp(path)
+
+
+def start_qemu(d):
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        return None, None
+    path = os.path.join(d, "q.sock")
+    p = subprocess.Popen([qemu, "-machine", "none", "-nodefaults",
+                          "-display", "none", "-qmp",
+                          "unix:%s,server=on,wait=off" % path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p, Qmp(path)
+
+
+def echo_floor(d):
+    path = os.path.join(d, "echo.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        c, _ = srv.accept()
+        f = c.makefile("rb")
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            c.sendall(b'{"return": []}\n')
+    threading.Thread(target=serve, daemon=True).start()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    f = s.makefile("rb")
+
+    def rt():
+        s.sendall(b'{"execute": "query-iothreads"}\n')
+        f.readline()
+    return rt
+
+
+def timed(fn, n):
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e6)
+    return statistics.median(out)
+
+
+def ensure(q, n, prefix):
+    """Exactly @n iothreads named PREFIX0..."""
+    have = [e["id"] for e in q.cmd("query-iothreads")["return"]]
+    for i in have:
+        if not i.startswith(prefix) or int(i[len(prefix):]) >= n:
+            q.cmd("object-del", {"id": i})
+    for i in range(n):
+        if "%s%d" % (prefix, i) not in have:
+            q.cmd("object-add", {"qom-type": "iothread",
+                                 "id": "%s%d" % (prefix, i)})
+
+
+def result(bench, metric, unit, kind, impl, reps):
+    v = reps[1:]
+    print("RESULT\t%s\t%s\t%s\t%s\t%s\t%.6g\t%.6g\t%.6g" % (
+        bench, metric, unit, kind, impl, statistics.median(v), min(v),
+        max(v)), flush=True)
+
+
+def main():
+    d = tempfile.mkdtemp()
+    procs = []
+    try:
+        ip, iq = start_iothreadd(d)
+        procs.append(ip)
+        qp, qq = start_qemu(d)
+        if qp:
+            procs.append(qp)
+        impls = [("iothreadd", "iothreadd", iq)]
+        if qq:
+            impls.append(("peer", "qemu", qq))
+        floor = echo_floor(d)
+        res = {}
+        for rep in range(REPS):
+            for n in (1, 10, 100):
+                for kind, name, q in impls:
+                    ensure(q, n, "q")
+                    v = timed(lambda: q.cmd("query-iothreads"), 50)
+                    res.setdefault(("query_iothreads_us_n%d" % n, kind,
+                                    name), []).append(v)
+                res.setdefault(("query_iothreads_us_n%d" % n, "floor",
+                                "socket_echo"), []).append(timed(floor, 50))
+            for kind, name, q in impls:
+                ids = ["x%d_%d" % (rep, i) for i in range(20)]
+                add, dele = [], []
+                for i in ids:
+                    t0 = time.perf_counter()
+                    q.cmd("object-add", {"qom-type": "iothread", "id": i})
+                    add.append((time.perf_counter() - t0) * 1e6)
+                for i in ids:
+                    t0 = time.perf_counter()
+                    q.cmd("object-del", {"id": i})
+                    dele.append((time.perf_counter() - t0) * 1e6)
+                res.setdefault(("object_add_us", kind, name), []).append(
+                    statistics.median(add))
+                res.setdefault(("object_del_us", kind, name), []).append(
+                    statistics.median(dele))
+        for (metric, kind, name), reps in res.items():
+            result("control-plane", metric, "us", kind, name, reps)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
