@@ -11,6 +11,7 @@
 
 #include <iothread/iothread.h>
 
+#include "daemon/cpulist.h"
 #include "daemon/error.h"
 #include "daemon/registry.h"
 
@@ -23,6 +24,9 @@ struct IOThreadObject {
     _Atomic uint64_t hb_sent;
     _Atomic uint64_t hb_ack;
     IOThreadConfig cfg; /* the committed settings */
+    char *cpus;         /* the CPUs it may use, as a cpulist (cached:
+                           query-iothreads would otherwise pay a system
+                           call and a formatting per thread) */
     IOThread *thread;
     ObjectOrigin origin;
     char **holders;
@@ -36,6 +40,7 @@ struct Registry {
     size_t count;
     IOThreadObject *head, **tailp;
     cpu_set_t initial_affinity; /* for "cpu-affinity" being unset */
+    char *initial_cpus;         /* ... as a cpulist */
     RegistryEventFn *event;
     void *opaque;
 };
@@ -66,12 +71,18 @@ Registry *registry_new(AioContext *main_ctx, long max_objects,
     r->tailp = &r->head;
     r->event = event;
     r->opaque = opaque;
+    r->initial_cpus = NULL;
     if (sched_getaffinity(0, sizeof(r->initial_affinity),
                           &r->initial_affinity) < 0) {
         CPU_ZERO(&r->initial_affinity);
         for (int i = 0; i < CPU_SETSIZE; i++) {
             CPU_SET(i, &r->initial_affinity);
         }
+    }
+    r->initial_cpus = cpulist_format(&r->initial_affinity);
+    if (!r->initial_cpus) {
+        free(r);
+        return NULL;
     }
     return r;
 }
@@ -92,7 +103,21 @@ static void object_free(IOThreadObject *obj)
     }
     free(obj->holders);
     iothread_config_cleanup(&obj->cfg);
+    free(obj->cpus);
     free(obj);
+}
+
+/* After @obj->cfg changed: its CPUs as reported. */
+static void refresh_cpus(Registry *r, IOThreadObject *obj)
+{
+    char *cpus = strdup(obj->cfg.cpu_affinity && *obj->cfg.cpu_affinity
+                            ? obj->cfg.cpu_affinity
+                            : r->initial_cpus);
+
+    if (cpus) {
+        free(obj->cpus);
+        obj->cpus = cpus;
+    }
 }
 
 static void unlink_object(Registry *r, IOThreadObject *obj)
@@ -127,6 +152,7 @@ void registry_free(Registry *r)
         object_stop(obj);
         object_free(obj);
     }
+    free(r->initial_cpus);
     free(r);
 }
 
@@ -293,6 +319,7 @@ int registry_create(Registry *r, const IOThreadConfig *cfg,
         object_free(obj);
         return ret;
     }
+    refresh_cpus(r, obj);
     *r->tailp = obj;
     r->tailp = &obj->next;
     r->count++;
@@ -358,6 +385,7 @@ int registry_update(Registry *r, IOThreadObject *obj,
     }
     iothread_config_cleanup(&obj->cfg);
     obj->cfg = committed;
+    refresh_cpus(r, obj);
     r->event(r->opaque, "IOTHREAD_CHANGED", obj->cfg.id);
     return 0;
 }
@@ -384,6 +412,7 @@ int registry_update_sync(Registry *r, IOThreadObject *obj,
     }
     iothread_config_cleanup(&obj->cfg);
     obj->cfg = committed;
+    refresh_cpus(r, obj);
     r->event(r->opaque, "IOTHREAD_CHANGED", obj->cfg.id);
     return 0;
 }
@@ -412,6 +441,11 @@ int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms)
 {
     return aio_bh_schedule_oneshot(iothread_object_context(obj), stall_bh,
                                    (void *)(uintptr_t)ms);
+}
+
+const char *iothread_object_cpus(IOThreadObject *obj)
+{
+    return obj->cpus ? obj->cpus : "";
 }
 
 const IOThreadConfig *iothread_object_config(IOThreadObject *obj)

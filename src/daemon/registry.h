@@ -83,6 +83,9 @@ int registry_update_sync(Registry *r, IOThreadObject *obj,
                          const IOThreadConfig *cfg);
 
 const IOThreadConfig *iothread_object_config(IOThreadObject *obj);
+/* The CPUs the thread may run on, as a cpulist ("0-3"): its cpu-affinity,
+ * or every CPU the daemon may use when it has none. */
+const char *iothread_object_cpus(IOThreadObject *obj);
 const char *iothread_object_id(IOThreadObject *obj);
 pid_t iothread_object_tid(IOThreadObject *obj);
 AioContext *iothread_object_context(IOThreadObject *obj);

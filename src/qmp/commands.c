@@ -287,21 +287,6 @@ static void cmd_iothread_set(Daemon *d, QmpRequest *req, json_t *args,
     }
 }
 
-static json_t *cpus_of_thread(pid_t tid)
-{
-    cpu_set_t set;
-    char *s;
-    json_t *j;
-
-    if (sched_getaffinity(tid, sizeof(set), &set) < 0 ||
-        !(s = cpulist_format(&set))) {
-        return json_string("");
-    }
-    j = json_string(s);
-    free(s);
-    return j;
-}
-
 static json_t *iothread_info(IOThreadObject *obj)
 {
     const IOThreadConfig *c = iothread_object_config(obj);
@@ -316,7 +301,7 @@ static json_t *iothread_info(IOThreadObject *obj)
         "aio-max-batch", (json_int_t)c->aio_max_batch, "thread-pool-min",
         (json_int_t)c->thread_pool_min, "thread-pool-max",
         (json_int_t)c->thread_pool_max, "cpu-affinity",
-        cpus_of_thread(iothread_object_tid(obj)), "fdmon",
+        json_string(iothread_object_cpus(obj)), "fdmon",
         aio_fdmon_name(iothread_object_fdmon(obj)), "poll-ns",
         (json_int_t)st.poll_ns);
 }
