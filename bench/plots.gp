@@ -11,3 +11,18 @@ do for [mode in "wake-blocking wake-polling"] {
     plot for [impl in "iothreadd floor libuv libevent glib"] \
         dir."/".mode."-".impl.".dat" using 2:1 with lines title impl
 }
+
+# Adaptive polling: latency and CPU against the event interval.
+set output dir."/adaptive.png"
+set title "adaptive polling: event latency (lines) and CPU (points)"
+set xlabel "event interval (ns)"
+set ylabel "latency p50 (ns)"
+set y2label "iothread CPU (%)"
+set logscale y
+set y2tics
+plot dir."/adaptive.dat" using 1:2 with linespoints title "off latency", \
+     "" using 1:4 with linespoints title "fixed latency", \
+     "" using 1:6 with linespoints title "adaptive latency", \
+     "" using 1:3 axes x1y2 with points title "off CPU", \
+     "" using 1:5 axes x1y2 with points title "fixed CPU", \
+     "" using 1:7 axes x1y2 with points title "adaptive CPU"

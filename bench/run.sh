@@ -17,6 +17,8 @@ for part in bh fd timer idle; do
     echo "== $part"
     "$B/bench/loop" "$part" >>"$raw"
 done
+echo "== adaptive"
+"$B/bench/adaptive" "${BENCH_ADAPTIVE_SECS:-0.2}" >>"$raw"
 echo "== control-plane"
 python3 bench/control.py >>"$raw"
 

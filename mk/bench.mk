@@ -15,10 +15,16 @@ $(B)/bench/loop: bench/loop.c bench/bench.h $(LIB)
 	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
 	    $$($(PKG_CONFIG) --cflags --libs libuv) $(LIB_LIBS)
 
+$(B)/bench/adaptive: bench/adaptive.c bench/bench.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
+	    $(LIB_LIBS)
+
 .PHONY: bench bench-deps
 bench-deps:
 	@scripts/install-deps.sh $(BENCH_DEPS)
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(B)/bench/wake $(B)/bench/loop $(DAEMON)
+	@$(MAKE) --no-print-directory $(B)/bench/wake $(B)/bench/loop \
+	    $(B)/bench/adaptive $(DAEMON)
 	@B=$(B) bench/run.sh
