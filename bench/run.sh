@@ -19,6 +19,8 @@ for part in bh fd timer idle; do
 done
 echo "== adaptive"
 "$B/bench/adaptive" "${BENCH_ADAPTIVE_SECS:-0.2}" >>"$raw"
+echo "== think-time"
+"$B/bench/think" "${BENCH_THINK_SECS:-1}" >>"$raw"
 echo "== control-plane"
 python3 bench/control.py >>"$raw"
 

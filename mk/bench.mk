@@ -15,6 +15,11 @@ $(B)/bench/loop: bench/loop.c bench/bench.h $(LIB)
 	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
 	    $$($(PKG_CONFIG) --cflags --libs libuv) $(LIB_LIBS)
 
+$(B)/bench/think: bench/think.c bench/bench.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
+	    $(LIB_LIBS)
+
 $(B)/bench/adaptive: bench/adaptive.c bench/bench.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
@@ -26,5 +31,5 @@ bench-deps:
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory $(B)/bench/wake $(B)/bench/loop \
-	    $(B)/bench/adaptive $(DAEMON)
+	    $(B)/bench/adaptive $(B)/bench/think $(DAEMON)
 	@B=$(B) bench/run.sh
