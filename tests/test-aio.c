@@ -574,6 +574,44 @@ TEST_FDMON(fd_many)
     aio_context_free(ctx);
 }
 
+/*
+ * More fds become ready at once than any back-end queue holds (io_uring's
+ * submission ring is 64): every handler runs once per event, never again
+ * for data it has already read, and every fd is watched afterwards.
+ */
+TEST_FDMON(fd_burst_larger_than_queues)
+{
+    enum { N = 600 };
+    AioContext *ctx = new_ctx(fdmon);
+    ENData *d = calloc(N, sizeof(*d));
+    int total;
+
+    REQUIRE(ctx && d);
+    for (int i = 0; i < N; i++) {
+        REQUIRE(event_notifier_init(&d[i].e, false) == 0);
+        REQUIRE(aio_set_event_notifier(ctx, &d[i].e, en_read_cb, NULL,
+                                       NULL) == 0);
+    }
+    for (int round = 1; round <= 2; round++) {
+        for (int i = 0; i < N; i++) {
+            event_notifier_set(&d[i].e);
+        }
+        for (int k = 0; k < 100 && aio_poll(ctx, false); k++) {
+        }
+        total = 0;
+        for (int i = 0; i < N; i++) {
+            total += d[i].n == round;
+        }
+        CHECK_EQ_INT(total, N);
+    }
+    for (int i = 0; i < N; i++) {
+        aio_set_event_notifier(ctx, &d[i].e, NULL, NULL, NULL);
+        event_notifier_cleanup(&d[i].e);
+    }
+    free(d);
+    aio_context_free(ctx);
+}
+
 /* ---- polling callbacks ---- */
 
 typedef struct Pollable {

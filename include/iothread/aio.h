@@ -213,14 +213,16 @@ AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque);
  * aio_bh_schedule: run @bh once on the next aio_poll() pass of its
  * context, waking it.  Scheduling an already scheduled BH does nothing.
  * A BH scheduled from a BH runs on the next pass, so a BH that reschedules
- * itself cannot starve the loop.  Wait-free, thread-safe, async-signal-safe.
+ * itself cannot starve the loop.  Lock-free (one compare-and-swap, retried
+ * only when another thread pushed in between), thread-safe and
+ * async-signal-safe.
  */
 void aio_bh_schedule(AioBH *bh);
 
 /*
  * aio_bh_schedule_idle: like aio_bh_schedule() but does not wake the loop
  * and does not count as progress; a blocked aio_poll() runs it within
- * 10 ms.  For housekeeping.  Wait-free, thread-safe, async-signal-safe.
+ * 10 ms.  For housekeeping.  Lock-free, thread-safe, async-signal-safe.
  */
 void aio_bh_schedule_idle(AioBH *bh);
 

@@ -80,7 +80,8 @@ struct AioHandler {
 
     /* fd monitor private data */
     int pfd_index;    /* poll: index in the pollfd array, -1 if none */
-    void *uring_poll; /* io_uring: the live multishot poll token or NULL */
+    void *uring_poll; /* io_uring: the live one-shot poll's token or NULL */
+    LIST_ENTRY(AioHandler) uring_rearm; /* io_uring: fired, re-arm at wait */
 };
 
 /*
@@ -128,11 +129,6 @@ void aio_add_ready_handler(AioHandlerList *ready, AioHandler *node,
  * 0 or -errno (then the context stays on poll).
  */
 int aio_fdmon_upgrade_to_epoll(AioContext *ctx);
-
-/* The MPSC queue link of a bottom half (Vyukov's intrusive queue). */
-typedef struct BHQueueNode {
-    _Atomic(struct BHQueueNode *) next;
-} BHQueueNode;
 
 /* A slice of bottom halves taken off the queue by one aio_bh_poll() call;
  * lives on that call's stack.  Home thread only. */
@@ -191,18 +187,17 @@ struct AioContext {
      */
     alignas(CACHELINE) atomic_bool notified;
     atomic_int notify_me;
-    /* MPSC queue of scheduled BHs: producers exchange bh_head; only the
-     * home thread touches bh_tail.  bh_stub keeps the queue non-empty. */
-    _Atomic(BHQueueNode *) bh_head;
+    /* Scheduled BHs, newest first: producers push with a compare-and-swap,
+     * the home thread takes them all with one exchange (see bh.c).  On the
+     * line of notified, which a producer writes next anyway. */
+    _Atomic(AioBH *) bh_head;
     /* Counters bumped by notifiers (any thread, relaxed atomic add); kept on
      * this line, which a notifier has just written anyway. */
     _Atomic uint64_t stat_notify_writes;
     _Atomic uint64_t stat_notify_skipped;
 
     /* ---- Home thread only (except where noted) ---- */
-    alignas(CACHELINE) BHQueueNode *bh_tail;
-    BHQueueNode bh_stub;
-    BHSliceList bh_slices;
+    alignas(CACHELINE) BHSliceList bh_slices;
 
     pthread_t home;          /* written by new/claim, read by assertions */
     EventNotifier notifier;  /* the wake-up eventfd */

@@ -3,9 +3,13 @@
  * fd monitor on io_uring (liburing).
  *
  * Each watched fd has one one-shot POLL_ADD in flight.  When it completes,
- * the handler goes on the ready list and a new POLL_ADD is queued at once;
- * it reaches the kernel with the next wait, in the same io_uring_enter()
- * that waits.  Re-arming after every event keeps poll(2)'s level-triggered
+ * the handler goes on the ready list and on the re-arm list; the next wait
+ * queues a new POLL_ADD for it, which reaches the kernel in the same
+ * io_uring_enter() that waits.  Not sooner: the handler must have run
+ * first, or the kernel finds the fd still readable, completes the poll at
+ * once and the handler is called again for data it has already read (a
+ * full submission queue would submit re-arms queued while completions are
+ * still being reaped).  Re-arming after every event keeps poll(2)'s level-triggered
  * meaning that handlers rely on (a handler that leaves data unread is
  * called again), which a multishot poll, firing only on new wake-ups,
  * would not.
@@ -25,7 +29,14 @@
 
 #include "aio-internal.h"
 
-#define URING_ENTRIES 256
+/*
+ * The rings are kernel pages mapped into the process and count in its RSS:
+ * 256 entries cost 28 KiB per IOThread, more than the thread itself.  A
+ * full submission queue only means one extra io_uring_enter() (get_sqe()),
+ * and completions beyond the CQ ring are kept by the kernel
+ * (IORING_FEAT_NODROP) and flushed by liburing, so small rings lose nothing.
+ */
+#define URING_ENTRIES 64
 /* user_data of requests whose completion nobody needs (POLL_REMOVE). */
 #define IGNORED_USER_DATA 0
 
@@ -39,6 +50,7 @@ LIST_HEAD_DECLARE(PollTokenList, PollToken);
 typedef struct UringState {
     struct io_uring ring;
     PollTokenList tokens; /* every token whose completion is outstanding */
+    AioHandlerList rearm; /* fired handlers, armed again by the next wait */
 } UringState;
 
 static bool io_uring_disabled_by_env(void)
@@ -67,6 +79,7 @@ static int fdmon_io_uring_init(AioContext *ctx)
         return ret;
     }
     LIST_INIT(&s->tokens);
+    LIST_INIT(&s->rearm);
     ctx->fdmon_state = s;
     return 0;
 }
@@ -75,9 +88,13 @@ static void fdmon_io_uring_fini(AioContext *ctx)
 {
     UringState *s = ctx->fdmon_state;
     PollToken *t, *tmp;
+    AioHandler *node;
 
     if (!s) {
         return;
+    }
+    while ((node = LIST_FIRST(&s->rearm))) {
+        LIST_REMOVE(node, uring_rearm);
     }
     /* Closing the ring cancels everything in flight. */
     io_uring_queue_exit(&s->ring);
@@ -146,6 +163,7 @@ static int fdmon_io_uring_update(AioContext *ctx, AioHandler *node,
     UringState *s = ctx->fdmon_state;
     int ret;
 
+    LIST_SAFE_REMOVE(node, uring_rearm); /* armed below if still wanted */
     if (node->uring_poll && (ret = disarm(s, node)) < 0) {
         return ret;
     }
@@ -182,9 +200,26 @@ static void process_cqe(UringState *s, struct io_uring_cqe *cqe,
     }
     aio_add_ready_handler(ready, node, (unsigned)cqe->res);
     (*added)++;
-    /* Re-arm for the next event; the handler's read runs before the kernel
-     * sees this, so data it leaves behind completes it at once. */
-    arm(s, node);
+    if (!LIST_IS_INSERTED(node, uring_rearm)) {
+        LIST_INSERT_HEAD(&s->rearm, node, uring_rearm);
+    }
+}
+
+/* Arm again what fired: its handler has run since (or a nested aio_poll()
+ * runs inside it, which, like poll(2), may report the fd again). */
+static void rearm_fired(UringState *s)
+{
+    AioHandler *node;
+
+    while ((node = LIST_FIRST(&s->rearm))) {
+        LIST_REMOVE(node, uring_rearm);
+        if (node->events && !node->uring_poll && arm(s, node) < 0) {
+            /* Out of memory: keep it for the next wait rather than lose
+             * the fd for good. */
+            LIST_INSERT_HEAD(&s->rearm, node, uring_rearm);
+            break;
+        }
+    }
 }
 
 static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
@@ -195,6 +230,7 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
     unsigned head, n = 0;
     int ret, added = 0;
 
+    rearm_fired(s);
     if (timeout_ns == 0) {
         if (io_uring_sq_ready(&s->ring)) {
             io_uring_submit(&s->ring);
