@@ -77,7 +77,9 @@ static void run_point(const Mode *m, int64_t interval, double secs,
     int64_t t0, next;
     struct timespec ts;
 
-    n = n < 20 ? 20 : n;
+    /* At long intervals the CPU is a fraction of a percent: enough events
+     * that the ratio is not the noise of a few wake-ups. */
+    n = n < 100 ? 100 : n;
     lat = calloc((size_t)n, sizeof(*lat));
     ev = calloc((size_t)n, sizeof(*ev));
     CPU_ZERO(&c0);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # make bench: run every benchmark, then write build/bench/results.tsv,
-# peers.tsv, a table on stdout and the plots.
+# peers.tsv, a table on stdout and the plots.  About 5 minutes on 2 CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}
@@ -11,18 +11,22 @@ raw=$out/raw.txt
 : >"$raw"
 export BENCH_OUT=$out IOTHREADD_BUILD=$B
 
-echo "== wake-blocking / wake-polling"
-"$B/bench/wake" "${BENCH_WAKE_N:-5000}" | tee -a "$raw" | grep -c RESULT >/dev/null
-for part in bh fd timer idle; do
-    echo "== $part"
-    "$B/bench/loop" "$part" >>"$raw"
-done
-echo "== adaptive"
-"$B/bench/adaptive" "${BENCH_ADAPTIVE_SECS:-0.2}" >>"$raw"
-echo "== think-time"
-"$B/bench/think" "${BENCH_THINK_SECS:-1}" >>"$raw"
-echo "== control-plane"
-python3 bench/control.py >>"$raw"
+step() {
+    local t0=$SECONDS
+    echo "== $1" >&2
+    shift
+    "$@" >>"$raw"
+    echo "   $((SECONDS - t0)) s" >&2
+}
+
+step "wake-blocking / wake-polling" "$B/bench/wake" "${BENCH_WAKE_N:-5000}"
+step "bh-throughput" "$B/bench/bh" "${BENCH_BH_ITEMS:-1000000}"
+step "fd-scaling" "$B/bench/fd"
+step "timer" "$B/bench/timer"
+step "adaptive" "$B/bench/adaptive" "${BENCH_ADAPTIVE_SECS:-0.2}"
+step "think-time" "$B/bench/think" "${BENCH_THINK_SECS:-1}"
+step "control-plane" python3 bench/control.py
+step "idle / memory" python3 bench/procs.py
 
 python3 bench/report.py "$raw" "$out"
 if command -v gnuplot >/dev/null; then

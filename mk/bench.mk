@@ -3,33 +3,26 @@
 # are linked or run by the benchmarks only, never by the product.
 BENCH_DEPS := libuv1-dev libevent-dev libglib2.0-dev gnuplot-nox \
               qemu-system-x86
+BENCH_PROGS := wake bh fd timer adaptive think
+BENCH_BINS := $(BENCH_PROGS:%=$(B)/bench/%)
+# Only the programs with peers link them.
+BENCH_PEER_LIBS = $$($(PKG_CONFIG) --cflags --libs libuv libevent \
+                     libevent_pthreads glib-2.0)
+bench_peers_wake := y
+bench_peers_bh := y
+bench_peers_timer := y
 
-$(B)/bench/wake: bench/wake.c bench/bench.h $(LIB)
+$(BENCH_BINS): $(B)/bench/%: bench/%.c bench/bench.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
-	    $$($(PKG_CONFIG) --cflags --libs libuv libevent libevent_pthreads \
-	       glib-2.0) $(LIB_LIBS)
+	    $(if $(bench_peers_$*),$(BENCH_PEER_LIBS)) $(LIB_LIBS)
 
-$(B)/bench/loop: bench/loop.c bench/bench.h $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
-	    $$($(PKG_CONFIG) --cflags --libs libuv) $(LIB_LIBS)
-
-$(B)/bench/think: bench/think.c bench/bench.h $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
-	    $(LIB_LIBS)
-
-$(B)/bench/adaptive: bench/adaptive.c bench/bench.h $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g -pthread $(WARN) -o $@ $< $(LIB) \
-	    $(LIB_LIBS)
-
-.PHONY: bench bench-deps
+.PHONY: bench bench-deps bench-build
 bench-deps:
 	@scripts/install-deps.sh $(BENCH_DEPS)
 
+bench-build: $(BENCH_BINS) $(DAEMON)
+
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(B)/bench/wake $(B)/bench/loop \
-	    $(B)/bench/adaptive $(B)/bench/think $(DAEMON)
+	@$(MAKE) --no-print-directory bench-build
 	@B=$(B) bench/run.sh
