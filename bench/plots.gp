@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Wake-up latency distributions (CDF of round-trip times, last repetition).
-set terminal pngcairo size 900,500
+set terminal pngcairo size 900,500 noenhanced
 set logscale x
 set xlabel "round-trip time (ns)"
 set ylabel "fraction"
