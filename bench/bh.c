@@ -545,6 +545,21 @@ static void run_one(const Impl *im, int producers, long n, Sample *s)
         (double)(rusage_ns(&ru_end) - rusage_ns(&ru0)) / (double)items_target;
 }
 
+/* One metric for every implementation run (@only), or for those that
+ * count their wake-ups (@writes_only). */
+static void report(const char *metric, const char *unit, const char *only,
+                   bool writes_only, double v[][BENCH_REPS])
+{
+    for (size_t i = 0; i < NIMPL; i++) {
+        if ((only && !strstr(only, impls[i].name)) ||
+            (writes_only && !impls[i].writes)) {
+            continue;
+        }
+        bench_result("bh-throughput", metric, unit, impls[i].kind,
+                     impls[i].name, v[i]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static double it1[NIMPL][BENCH_REPS], it2[NIMPL][BENCH_REPS];
@@ -582,32 +597,9 @@ int main(int argc, char **argv)
         }
     }
 
-    for (size_t i = 0; i < NIMPL; i++) {
-        if (only && !strstr(only, impls[i].name)) {
-            continue;
-        }
-        bench_result("bh-throughput", "items_per_s_1producer", "items/s",
-                     impls[i].kind, impls[i].name, it1[i]);
-    }
-    for (size_t i = 0; i < NIMPL; i++) {
-        if (only && !strstr(only, impls[i].name)) {
-            continue;
-        }
-        bench_result("bh-throughput", "items_per_s_2producers", "items/s",
-                     impls[i].kind, impls[i].name, it2[i]);
-    }
-    for (size_t i = 0; i < NIMPL; i++) {
-        if (impls[i].writes && (!only || strstr(only, impls[i].name))) {
-            bench_result("bh-throughput", "eventfd_writes_per_item", "writes",
-                         impls[i].kind, impls[i].name, wpi[i]);
-        }
-    }
-    for (size_t i = 0; i < NIMPL; i++) {
-        if (only && !strstr(only, impls[i].name)) {
-            continue;
-        }
-        bench_result("bh-throughput", "cpu_ns_per_item_1producer", "ns",
-                     impls[i].kind, impls[i].name, cpu[i]);
-    }
+    report("items_per_s_1producer", "items/s", only, false, it1);
+    report("items_per_s_2producers", "items/s", only, false, it2);
+    report("eventfd_writes_per_item", "writes", only, true, wpi);
+    report("cpu_ns_per_item_1producer", "ns", only, false, cpu);
     return 0;
 }

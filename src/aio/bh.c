@@ -66,22 +66,20 @@ static void stack_push(AioContext *ctx, AioBH *bh)
         memory_order_relaxed));
 }
 
-/* Home thread: take every pushed BH; returns them oldest first, linked
- * by slice_next, with *@tailp set to the newest one's slice_next. */
-static AioBH *stack_take(AioContext *ctx, AioBH ***tailp)
+/* Home thread: move every pushed BH into @slice, oldest first. */
+static void stack_take(AioContext *ctx, BHSlice *slice)
 {
     AioBH *bh = atomic_exchange(&ctx->bh_head, NULL);
-    AioBH *oldest = NULL;
 
-    *tailp = bh ? &bh->slice_next : NULL;
+    slice->head = NULL;
+    slice->tailp = bh ? &bh->slice_next : &slice->head;
     while (bh) {
         AioBH *older = bh->stack_next;
 
-        bh->slice_next = oldest;
-        oldest = bh;
+        bh->slice_next = slice->head;
+        slice->head = bh;
         bh = older;
     }
-    return oldest;
 }
 
 static void bh_enqueue(AioBH *bh, unsigned new_flags)
@@ -97,9 +95,12 @@ static void bh_enqueue(AioBH *bh, unsigned new_flags)
     }
 }
 
-AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
+/* A BH nobody else can see yet, so @flags need no locked instruction;
+ * the push that publishes it publishes them. */
+static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
+                       unsigned flags)
 {
-    AioBH *bh = calloc(1, sizeof(*bh));
+    AioBH *bh = malloc(sizeof(*bh));
 
     if (!bh) {
         return NULL;
@@ -107,8 +108,13 @@ AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
     bh->ctx = ctx;
     bh->cb = cb;
     bh->opaque = opaque;
-    atomic_init(&bh->flags, 0);
+    atomic_init(&bh->flags, flags);
     return bh;
+}
+
+AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
+{
+    return bh_alloc(ctx, cb, opaque, 0);
 }
 
 void aio_bh_schedule(AioBH *bh)
@@ -135,17 +141,12 @@ void aio_bh_delete(AioBH *bh)
 
 int aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque)
 {
-    AioBH *bh = malloc(sizeof(*bh));
+    AioBH *bh = bh_alloc(ctx, cb, opaque,
+                         BH_PENDING | BH_SCHEDULED | BH_ONESHOT);
 
     if (!bh) {
         return -ENOMEM;
     }
-    bh->ctx = ctx;
-    bh->cb = cb;
-    bh->opaque = opaque;
-    /* Nobody else can see it yet: set the flags without a locked
-     * instruction; the push publishes them. */
-    atomic_init(&bh->flags, BH_PENDING | BH_SCHEDULED | BH_ONESHOT);
     stack_push(ctx, bh);
     aio_notify(ctx);
     return 0;
@@ -157,10 +158,7 @@ bool aio_bh_poll(AioContext *ctx)
     BHSlice *s;
     bool progress = false;
 
-    slice.head = stack_take(ctx, &slice.tailp);
-    if (!slice.head) {
-        slice.tailp = &slice.head;
-    }
+    stack_take(ctx, &slice);
     SIMPLEQ_INSERT_TAIL(&ctx->bh_slices, &slice, next);
 
     /* Older slices first: they belong to aio_bh_poll() calls further up
@@ -236,17 +234,17 @@ int64_t aio_bh_timeout(AioContext *ctx)
 
 void aio_bh_drain_for_free(AioContext *ctx)
 {
-    AioBH **tailp;
-    AioBH *bh = stack_take(ctx, &tailp);
+    BHSlice slice;
+    AioBH *bh, *next;
 
-    while (bh) {
-        AioBH *next = bh->slice_next;
+    stack_take(ctx, &slice);
+    for (bh = slice.head; bh; bh = next) {
         unsigned flags = atomic_fetch_and(&bh->flags,
                                           ~(unsigned)BH_PENDING);
 
+        next = bh->slice_next;
         if (flags & (BH_DELETED | BH_ONESHOT)) {
             free(bh);
         }
-        bh = next;
     }
 }

@@ -9,8 +9,8 @@
  * first, or the kernel finds the fd still readable, completes the poll at
  * once and the handler is called again for data it has already read (a
  * full submission queue would submit re-arms queued while completions are
- * still being reaped).  Re-arming after every event keeps poll(2)'s level-triggered
- * meaning that handlers rely on (a handler that leaves data unread is
+ * still being reaped).  Re-arming after every event keeps poll(2)'s
+ * level-triggered meaning that handlers rely on (a handler that leaves data unread is
  * called again), which a multishot poll, firing only on new wake-ups,
  * would not.
  *
@@ -200,20 +200,20 @@ static void process_cqe(UringState *s, struct io_uring_cqe *cqe,
     }
     aio_add_ready_handler(ready, node, (unsigned)cqe->res);
     (*added)++;
-    if (!LIST_IS_INSERTED(node, uring_rearm)) {
-        LIST_INSERT_HEAD(&s->rearm, node, uring_rearm);
-    }
+    /* Its only poll just completed, so it is not on the list yet. */
+    LIST_INSERT_HEAD(&s->rearm, node, uring_rearm);
 }
 
 /* Arm again what fired: its handler has run since (or a nested aio_poll()
- * runs inside it, which, like poll(2), may report the fd again). */
+ * runs inside it, which, like poll(2), may report the fd again).  A
+ * handler changed or removed meanwhile has left the list (update()). */
 static void rearm_fired(UringState *s)
 {
     AioHandler *node;
 
     while ((node = LIST_FIRST(&s->rearm))) {
         LIST_REMOVE(node, uring_rearm);
-        if (node->events && !node->uring_poll && arm(s, node) < 0) {
+        if (arm(s, node) < 0) {
             /* Out of memory: keep it for the next wait rather than lose
              * the fd for good. */
             LIST_INSERT_HEAD(&s->rearm, node, uring_rearm);
