@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <iothread/aio-stats.h>
 #include <iothread/event-notifier.h>
 
 #ifdef __cplusplus
@@ -291,24 +292,7 @@ int64_t aio_context_get_aio_max_batch(AioContext *ctx);
  * Counters
  */
 
-/*
- * Per-context counters.  Each is written by one thread (the home thread,
- * or for notify_* any notifier with an atomic add) and read without locks,
- * so a snapshot is consistent per field, not across fields.
- */
-typedef struct AioStats {
-    uint64_t iterations;     /* aio_poll() calls */
-    uint64_t blocking_waits; /* waits in the kernel with a non-zero timeout */
-    uint64_t poll_passes;    /* iterations that busy-polled */
-    uint64_t poll_hits;      /* ... and found work while polling */
-    uint64_t poll_misses;    /* ... and found none before the window ended */
-    uint64_t poll_ns;        /* current polling window (largest source) */
-    uint64_t bh_runs;        /* bottom-half callbacks run */
-    uint64_t fd_dispatches;  /* fd handler callbacks run */
-    uint64_t timers_fired;   /* timer callbacks run */
-    uint64_t notify_writes;  /* eventfd writes by aio_notify() */
-    uint64_t notify_skipped; /* aio_notify() calls that needed no write */
-} AioStats;
+/* AioStats and the list of counters: <iothread/aio-stats.h>. */
 
 /* aio_context_get_stats: copy @ctx's counters into *@stats.  Thread-safe. */
 void aio_context_get_stats(AioContext *ctx, AioStats *stats);

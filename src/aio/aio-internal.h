@@ -236,7 +236,10 @@ struct AioContext {
     ThreadPool *pool;
 
     /* Counters: written by the home thread only (relaxed load + store, no
-     * locked instruction), read by anyone. */
+     * locked instruction), read by anyone.  Each entry of
+     * AIO_STATS_FOREACH (<iothread/aio-stats.h>) has its stat_<field>
+     * here or, if any thread bumps it, on the first cache line above;
+     * aio_context_get_stats() does not compile when one is missing. */
     _Atomic uint64_t stat_iterations;
     _Atomic uint64_t stat_blocking_waits;
     _Atomic uint64_t stat_poll_passes;

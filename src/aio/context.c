@@ -322,17 +322,9 @@ int64_t aio_context_get_aio_max_batch(AioContext *ctx)
 
 void aio_context_get_stats(AioContext *ctx, AioStats *s)
 {
-#define LOAD(f) atomic_load_explicit(&ctx->f, memory_order_relaxed)
-    s->iterations = LOAD(stat_iterations);
-    s->blocking_waits = LOAD(stat_blocking_waits);
-    s->poll_passes = LOAD(stat_poll_passes);
-    s->poll_hits = LOAD(stat_poll_hits);
-    s->poll_misses = LOAD(stat_poll_misses);
-    s->poll_ns = LOAD(stat_poll_ns);
-    s->bh_runs = LOAD(stat_bh_runs);
-    s->fd_dispatches = LOAD(stat_fd_dispatches);
-    s->timers_fired = LOAD(stat_timers_fired);
-    s->notify_writes = LOAD(stat_notify_writes);
-    s->notify_skipped = LOAD(stat_notify_skipped);
-#undef LOAD
+    /* Every counter of the list has its stat_<field> in the context. */
+#define AIO_STATS_LOAD_(field, name, label, help)                              \
+    s->field = atomic_load_explicit(&ctx->stat_##field, memory_order_relaxed);
+    AIO_STATS_FOREACH(AIO_STATS_LOAD_)
+#undef AIO_STATS_LOAD_
 }

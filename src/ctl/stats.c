@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <iothread/aio-stats.h>
+
 #include "ctl/ctl.h"
 #include "ctl/table.h"
 
@@ -63,37 +65,60 @@ static void print_raw(json_t *list)
     }
 }
 
+/* The counter named by the list's entry @id in entry @e. */
+static json_int_t stat(json_t *e, AioStatId id)
+{
+    return num(e, aio_stat_name(id));
+}
+
+/*
+ * The table: the id, every counter that the list gives a label (in list
+ * order), then two derived columns, the poll hit rate and CPU time.
+ */
+enum { MAX_COLS = 1 + AIO_STAT__COUNT + 2, CELL = 32 };
+
 static void print_table(Ctl *ctl, json_t *list)
 {
-    static const char *const headers[] = {
-        "ID", "ITERATIONS", "WAITS", "POLL-HIT%", "POLL-NS", "BHS", "FDS",
-        "TIMERS", "WAKEUPS", "CPU-MS",
-    };
-    char b[10][32];
-    Table *t = table_new(10, headers);
-    size_t i;
+    const char *headers[MAX_COLS];
+    AioStatId shown[AIO_STAT__COUNT];
+    size_t ncols = 0, nshown = 0, i;
+    Table *t;
     json_t *e;
 
-    json_array_foreach(list, i, e) {
-        json_int_t hits = num(e, "poll-hits"), misses = num(e, "poll-misses");
-        const char *cells[10];
+    headers[ncols++] = "ID";
+    for (int id = 0; id < AIO_STAT__COUNT; id++) {
+        const AioStatInfo *info = aio_stat_info((AioStatId)id);
 
-        snprintf(b[0], 32, "%s", json_string_value(json_object_get(e, "id")));
-        snprintf(b[1], 32, "%" JSON_INTEGER_FORMAT, num(e, "iterations"));
-        snprintf(b[2], 32, "%" JSON_INTEGER_FORMAT, num(e, "blocking-waits"));
-        if (hits + misses) {
-            snprintf(b[3], 32, "%.1f", 100.0 * hits / (hits + misses));
-        } else {
-            snprintf(b[3], 32, "-");
+        if (info->label) {
+            shown[nshown++] = (AioStatId)id;
+            headers[ncols++] = info->label;
         }
-        snprintf(b[4], 32, "%" JSON_INTEGER_FORMAT, num(e, "poll-ns"));
-        snprintf(b[5], 32, "%" JSON_INTEGER_FORMAT, num(e, "bh-runs"));
-        snprintf(b[6], 32, "%" JSON_INTEGER_FORMAT, num(e, "fd-dispatches"));
-        snprintf(b[7], 32, "%" JSON_INTEGER_FORMAT, num(e, "timers-fired"));
-        snprintf(b[8], 32, "%" JSON_INTEGER_FORMAT, num(e, "notify-writes"));
-        snprintf(b[9], 32, "%" JSON_INTEGER_FORMAT,
+    }
+    headers[ncols++] = "POLL-HIT%";
+    headers[ncols++] = "CPU-MS";
+    t = table_new(ncols, headers);
+
+    json_array_foreach(list, i, e) {
+        json_int_t hits = stat(e, AIO_STAT_poll_hits);
+        json_int_t misses = stat(e, AIO_STAT_poll_misses);
+        char b[MAX_COLS][CELL];
+        const char *cells[MAX_COLS];
+        size_t c = 0;
+
+        snprintf(b[c++], CELL, "%s",
+                 json_string_value(json_object_get(e, "id")));
+        for (size_t k = 0; k < nshown; k++) {
+            snprintf(b[c++], CELL, "%" JSON_INTEGER_FORMAT,
+                     stat(e, shown[k]));
+        }
+        if (hits + misses) {
+            snprintf(b[c++], CELL, "%.1f", 100.0 * hits / (hits + misses));
+        } else {
+            snprintf(b[c++], CELL, "-");
+        }
+        snprintf(b[c++], CELL, "%" JSON_INTEGER_FORMAT,
                  (num(e, "user-cpu-ns") + num(e, "system-cpu-ns")) / 1000000);
-        for (int k = 0; k < 10; k++) {
+        for (size_t k = 0; k < c; k++) {
             cells[k] = b[k];
         }
         table_add(t, cells);

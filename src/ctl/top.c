@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <iothread/aio-stats.h>
+
 #include "ctl/ctl.h"
 
 typedef struct Row {
@@ -75,20 +77,22 @@ static size_t make_rows(json_t *cur, json_t *prev, double dt, Row **rowsp)
                          : NULL;
         Row *r = &rows[i];
 #define DELTA(k) (double)(num(e, k) - (p ? num(p, k) : num(e, k)))
+#define STAT_DELTA(id) DELTA(aio_stat_name(AIO_STAT_##id))
 
         snprintf(r->id, sizeof(r->id), "%s",
                  json_string_value(json_object_get(e, "id")));
         r->cpu = dt > 0 ? (DELTA("user-cpu-ns") + DELTA("system-cpu-ns")) /
                               (dt * 1e7)
                         : 0;
-        r->wakeups = dt > 0 ? DELTA("blocking-waits") / dt : 0;
-        r->events = dt > 0 ? (DELTA("bh-runs") + DELTA("fd-dispatches") +
-                              DELTA("timers-fired")) / dt
+        r->wakeups = dt > 0 ? STAT_DELTA(blocking_waits) / dt : 0;
+        r->events = dt > 0 ? (STAT_DELTA(bh_runs) + STAT_DELTA(fd_dispatches) +
+                              STAT_DELTA(timers_fired)) / dt
                            : 0;
-        double h = DELTA("poll-hits"), m = DELTA("poll-misses");
+        double h = STAT_DELTA(poll_hits), m = STAT_DELTA(poll_misses);
 
         r->hit_pct = h + m > 0 ? 100 * h / (h + m) : -1;
-        r->poll_ns = num(e, "poll-ns");
+        r->poll_ns = num(e, aio_stat_name(AIO_STAT_poll_ns));
+#undef STAT_DELTA
 #undef DELTA
     }
     *rowsp = rows;

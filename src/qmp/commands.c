@@ -18,6 +18,7 @@
 #include "daemon/daemon.h"
 #include "daemon/iothread-config.h"
 #include "daemon/log.h"
+#include "daemon/stats-json.h"
 
 typedef enum { ARG_STR, ARG_INT, ARG_BOOL, ARG_ANY } ArgType;
 
@@ -350,17 +351,7 @@ static json_t *iothread_stats(IOThreadObject *obj)
     j = json_pack("{s:s, s:I}", "id", iothread_object_id(obj), "thread-id",
                   (json_int_t)iothread_object_tid(obj));
 #define SET(name, v) json_object_set_new(j, name, json_integer((json_int_t)(v)))
-    SET("iterations", st.iterations);
-    SET("blocking-waits", st.blocking_waits);
-    SET("poll-passes", st.poll_passes);
-    SET("poll-hits", st.poll_hits);
-    SET("poll-misses", st.poll_misses);
-    SET("poll-ns", st.poll_ns);
-    SET("bh-runs", st.bh_runs);
-    SET("fd-dispatches", st.fd_dispatches);
-    SET("timers-fired", st.timers_fired);
-    SET("notify-writes", st.notify_writes);
-    SET("notify-skipped", st.notify_skipped);
+    aio_stats_to_json(j, &st);
     SET("user-cpu-ns", user_ns);
     SET("system-cpu-ns", system_ns);
     SET("thread-pool-workers", ps.workers);
