@@ -16,6 +16,7 @@ ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
 
 expected="etc/iothreadd.json
+usr/include/iothread/aio-stats.h
 usr/include/iothread/aio.h
 usr/include/iothread/event-notifier.h
 usr/include/iothread/iothread.h

@@ -14,6 +14,19 @@
  *  - "Home thread only" functions assert that they run on the home thread;
  *    calling them elsewhere is a programming error and aborts.
  *  - Callbacks run on the home thread, from inside aio_poll().
+ *
+ * Misuse, in two kinds (as sd-event and QEMU treat them):
+ *  - An invalid argument (a NULL pointer, a negative fd, an out-of-range
+ *    enum) is answered, never dereferenced: -EINVAL from functions that
+ *    return an errno, NULL or false from those that return a pointer or a
+ *    flag, and nothing at all from void functions.  Each function below
+ *    says what it does with NULL.
+ *  - A broken rule that no return value can report (a home-thread-only
+ *    call from another thread, freeing a context that still has BHs or
+ *    handlers) is a bug in the caller.  Like a failed assert(), it aborts
+ *    after one line on stderr starting with "libiothread: " (or assert()'s
+ *    own); that line is the only output the library ever writes.  A
+ *    library built with -DNDEBUG does not check.
  */
 #ifndef IOTHREAD_AIO_H
 #define IOTHREAD_AIO_H
@@ -51,7 +64,8 @@ const char *aio_fdmon_name(AioFdmon kind);
 
 /*
  * aio_fdmon_parse: parse @name (one of the names above) into *@kind.
- * Returns 0, or -EINVAL for an unknown name.  Thread-safe.
+ * Returns 0, or -EINVAL for an unknown or NULL name or a NULL @kind.
+ * Thread-safe.
  */
 int aio_fdmon_parse(const char *name, AioFdmon *kind);
 
@@ -75,21 +89,34 @@ int aio_fdmon_parse(const char *name, AioFdmon *kind);
  * becomes a loop thread whose timeouts are in nanoseconds.
  *
  * On success stores the context in *@ctxp and returns 0; otherwise returns
- * -errno and leaves *@ctxp untouched.
+ * -errno (-EINVAL for a NULL @ctxp or an @fdmon out of range) and leaves
+ * *@ctxp untouched.
  */
 int aio_context_new(AioContext **ctxp, AioFdmon fdmon);
 
 /*
- * aio_context_free: destroy @ctx.  Home thread only, and not from inside
- * aio_poll().  Pending oneshot BHs are freed without running; BHs deleted
- * with aio_bh_delete() are freed; BHs still owned by the caller and fd
- * handlers still registered are a caller bug (handlers are dropped without
- * their callbacks being called, fds are not closed).  The context's thread
- * pool, if any, is shut down first: queued work is cancelled and running
- * work is waited for.  No other thread may use @ctx once this is called,
- * and every call other threads made on it (aio_bh_schedule(),
- * aio_notify(), timer changes) must have returned: that a BH has run does
- * not mean that the call which scheduled it has returned.
+ * aio_context_free: destroy @ctx; NULL does nothing.  Home thread only,
+ * and not from inside aio_poll().  The context's thread pool, if any, is
+ * shut down first: queued work is cancelled and running work is waited
+ * for.  Pending oneshot BHs are freed without running; BHs deleted with
+ * aio_bh_delete() are freed.
+ *
+ * Before calling it the caller must have passed every BH of aio_bh_new()
+ * to aio_bh_delete() and removed every fd handler and event notifier it
+ * registered: anything else is a bug that would surface later as a leak, a
+ * callback that never comes, or a use after free.  So, as QEMU's
+ * aio_ctx_finalize() does, a context that still has one aborts here (see
+ * "Misuse" above) with a line such as
+ *   libiothread: aio_context_free(0x...): 1 fd handler(s) still registered
+ *   (e.g. fd 7) and 0 BH(s) never passed to aio_bh_delete(); remove them
+ *   first
+ * In a library built with -DNDEBUG the handlers are dropped without their
+ * callbacks being called (fds are not closed) and the BHs stay allocated.
+ *
+ * No other thread may use @ctx once this is called, and every call other
+ * threads made on it (aio_bh_schedule(), aio_notify(), timer changes)
+ * must have returned: that a BH has run does not mean that the call which
+ * scheduled it has returned.
  */
 void aio_context_free(AioContext *ctx);
 
@@ -97,20 +124,20 @@ void aio_context_free(AioContext *ctx);
  * aio_context_claim: make the calling thread the home thread of @ctx, e.g.
  * after creating it on one thread and handing it to another.  Must not be
  * called while any thread is inside aio_poll(@ctx).  Also sets the calling
- * thread's timer slack to 1 ns.
+ * thread's timer slack to 1 ns.  NULL does nothing.
  */
 void aio_context_claim(AioContext *ctx);
 
 /*
- * aio_context_in_home_thread: true when the caller is @ctx's home thread.
- * Thread-safe.
+ * aio_context_in_home_thread: true when the caller is @ctx's home thread;
+ * false for NULL.  Thread-safe.
  */
 bool aio_context_in_home_thread(AioContext *ctx);
 
 /*
  * aio_context_fdmon: the back-end @ctx uses now (never AIO_FDMON_AUTO).  It
  * can change once, from poll to epoll, when an AUTO context registers more
- * than 64 fds.  Thread-safe.
+ * than 64 fds.  Thread-safe.  AIO_FDMON_AUTO for a NULL @ctx.
  */
 AioFdmon aio_context_fdmon(AioContext *ctx);
 
@@ -125,6 +152,7 @@ AioFdmon aio_context_fdmon(AioContext *ctx);
  * Returns true when progress was made: a bottom half (other than an idle
  * one), an fd handler or a timer callback ran.  A wake-up by aio_notify()
  * alone is not progress, so `while (aio_poll(ctx, false)) {}` ends.
+ * False, doing nothing, for a NULL @ctx.
  */
 bool aio_poll(AioContext *ctx, bool blocking);
 
@@ -134,6 +162,7 @@ bool aio_poll(AioContext *ctx, bool blocking);
  * the context's "notified" flag may write the eventfd, and only if the
  * home thread may be asleep; the flag stays set until the loop wakes, so
  * any number of calls between two iterations cost at most one write.
+ * NULL does nothing.
  */
 void aio_notify(AioContext *ctx);
 
@@ -164,9 +193,10 @@ typedef void AioPollNotify(void *opaque);
  * it returned true.  A handler removed while the loop walks the list is
  * only marked and is freed once nobody walks; it is never called again.
  *
- * Returns 0, -EINVAL for a negative fd or io_poll without io_poll_ready,
- * -ENOENT when removing an fd that is not registered, -ENOMEM, or the
- * back-end's error (e.g. -EPERM from epoll for a regular file).
+ * Returns 0, -EINVAL for a NULL @ctx, a negative fd or io_poll without
+ * io_poll_ready, -ENOENT when removing an fd that is not registered,
+ * -ENOMEM, or the back-end's error (e.g. -EPERM from epoll for a regular
+ * file).
  */
 int aio_set_fd_handler(AioContext *ctx, int fd, AioIOHandler *io_read,
                        AioIOHandler *io_write, AioPollFn *io_poll,
@@ -174,7 +204,8 @@ int aio_set_fd_handler(AioContext *ctx, int fd, AioIOHandler *io_read,
 
 /*
  * aio_set_fd_poll: set begin/end notifications for @fd's busy polling.
- * Home thread only.  Returns 0 or -ENOENT.
+ * Home thread only.  Returns 0, -EINVAL for a NULL @ctx or a negative
+ * fd, or -ENOENT.
  */
 int aio_set_fd_poll(AioContext *ctx, int fd, AioPollNotify *io_poll_begin,
                     AioPollNotify *io_poll_end);
@@ -185,14 +216,16 @@ typedef void EventNotifierHandler(EventNotifier *e);
  * aio_set_event_notifier: like aio_set_fd_handler() for an EventNotifier;
  * the callbacks receive @e.  All callbacks NULL removes it.  Home thread
  * only.  The handler must clear the notifier (event_notifier_test_and_clear)
- * or it fires again.
+ * or it fires again.  Returns as aio_set_fd_handler(); -EINVAL for a NULL
+ * @ctx or @e or an @e that is not initialised.
  */
 int aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
                            EventNotifierHandler *io_read,
                            AioPollFn *io_poll,
                            EventNotifierHandler *io_poll_ready);
 
-/* aio_set_event_notifier_poll: aio_set_fd_poll() for @e. */
+/* aio_set_event_notifier_poll: aio_set_fd_poll() for @e (-EINVAL for a
+ * NULL @ctx or @e or an @e that is not initialised). */
 int aio_set_event_notifier_poll(AioContext *ctx, EventNotifier *e,
                                 EventNotifierHandler *io_poll_begin,
                                 EventNotifierHandler *io_poll_end);
@@ -205,8 +238,9 @@ typedef void AioBHFunc(void *opaque);
 
 /*
  * aio_bh_new: allocate a bottom half that will run @cb(@opaque) on @ctx's
- * home thread each time it is scheduled.  Thread-safe.  Returns NULL only
- * when out of memory.  The caller owns it until aio_bh_delete().
+ * home thread each time it is scheduled.  Thread-safe.  Returns NULL when
+ * out of memory or when @ctx or @cb is NULL.  The caller owns it until
+ * aio_bh_delete(), which must come before aio_context_free(@ctx).
  */
 AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque);
 
@@ -216,7 +250,7 @@ AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque);
  * A BH scheduled from a BH runs on the next pass, so a BH that reschedules
  * itself cannot starve the loop.  Lock-free (one compare-and-swap, retried
  * only when another thread pushed in between), thread-safe and
- * async-signal-safe.
+ * async-signal-safe.  NULL does nothing.
  */
 void aio_bh_schedule(AioBH *bh);
 
@@ -224,13 +258,14 @@ void aio_bh_schedule(AioBH *bh);
  * aio_bh_schedule_idle: like aio_bh_schedule() but does not wake the loop
  * and does not count as progress; a blocked aio_poll() runs it within
  * 10 ms.  For housekeeping.  Lock-free, thread-safe, async-signal-safe.
+ * NULL does nothing.
  */
 void aio_bh_schedule_idle(AioBH *bh);
 
 /*
  * aio_bh_cancel: unschedule @bh if it has not started running.  A BH that
  * another thread is about to run may still run once.  Wait-free and
- * thread-safe.
+ * thread-safe.  NULL does nothing.
  */
 void aio_bh_cancel(AioBH *bh);
 
@@ -238,13 +273,15 @@ void aio_bh_cancel(AioBH *bh);
  * aio_bh_delete: cancel and free @bh.  Thread-safe: the memory is freed by
  * the home thread on its next pass, never while the callback runs, so a BH
  * may delete itself.  @bh must not be used by the caller afterwards.
+ * NULL does nothing.
  */
 void aio_bh_delete(AioBH *bh);
 
 /*
  * aio_bh_schedule_oneshot: run @cb(@opaque) once on @ctx's next pass; the
  * BH frees itself.  Thread-safe and lock-free but allocates, so not
- * async-signal-safe.  Returns 0 or -ENOMEM.
+ * async-signal-safe.  Returns 0, -EINVAL for a NULL @ctx or @cb, or
+ * -ENOMEM.
  */
 int aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque);
 
@@ -270,22 +307,24 @@ int aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque);
  * @max_ns == 0 disables polling: not even one polling pass.  Handlers that
  * made no progress for 7 s stop being polled until their fd fires again.
  *
- * Returns 0, or -EINVAL for a negative value.
+ * Returns 0, or -EINVAL for a negative value or a NULL @ctx.
  */
 int aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
                                 int64_t shrink);
 
-/* aio_context_get_poll_params: read them back (any pointer may be NULL).
- * Thread-safe. */
+/* aio_context_get_poll_params: read them back (any output pointer may be
+ * NULL; a NULL @ctx leaves them all untouched).  Thread-safe. */
 void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
                                  int64_t *grow, int64_t *shrink);
 
 /*
  * aio_context_set_aio_max_batch: store the batch limit advertised to I/O
  * engines running on @ctx (0 = engine default).  Thread-safe.  Returns 0 or
- * -EINVAL for a negative value.
+ * -EINVAL for a negative value or a NULL @ctx.
  */
 int aio_context_set_aio_max_batch(AioContext *ctx, int64_t max_batch);
+/* aio_context_get_aio_max_batch: read it back; -EINVAL for a NULL @ctx.
+ * Thread-safe. */
 int64_t aio_context_get_aio_max_batch(AioContext *ctx);
 
 /* ------------------------------------------------------------------------
@@ -294,7 +333,8 @@ int64_t aio_context_get_aio_max_batch(AioContext *ctx);
 
 /* AioStats and the list of counters: <iothread/aio-stats.h>. */
 
-/* aio_context_get_stats: copy @ctx's counters into *@stats.  Thread-safe. */
+/* aio_context_get_stats: copy @ctx's counters into *@stats (all zero for
+ * a NULL @ctx; a NULL @stats does nothing).  Thread-safe. */
 void aio_context_get_stats(AioContext *ctx, AioStats *stats);
 
 #ifdef __cplusplus

@@ -5,6 +5,9 @@
  * Work runs on a worker thread; its completion callback runs on the
  * context's home thread, as a bottom half.  Workers are started on demand
  * up to the maximum; idle workers above the minimum exit after 10 s.
+ *
+ * A NULL pointer is answered as each function says, never dereferenced
+ * (see "Misuse" in <iothread/aio.h>).
  */
 #ifndef IOTHREAD_THREAD_POOL_H
 #define IOTHREAD_THREAD_POOL_H
@@ -29,8 +32,9 @@ typedef void ThreadPoolCompletion(void *opaque, int ret);
  * aio_thread_pool_submit: queue @func(@arg) on @ctx's pool.  When it has
  * run (or was cancelled), @cb(@opaque, ret) runs on the home thread and the
  * request is freed.  Home thread only.  If @reqp is not NULL, *@reqp gets a
- * handle valid until @cb has been called.  Returns 0 or -ENOMEM/-EAGAIN
- * (no worker could be started and none exists).
+ * handle valid until @cb has been called.  Returns 0, -EINVAL for a NULL
+ * @ctx, @func or @cb, or -ENOMEM/-EAGAIN (no worker could be started and
+ * none exists).
  */
 int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
                            ThreadPoolCompletion *cb, void *opaque,
@@ -40,7 +44,7 @@ int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
  * aio_thread_pool_cancel: if @req has not started, it will not run and its
  * completion gets -ECANCELED (asynchronously, on a later pass); if it is
  * running or done, nothing changes.  Home thread only.  Returns true when
- * the request was cancelled.
+ * the request was cancelled (false for NULL).
  */
 bool aio_thread_pool_cancel(ThreadPoolRequest *req);
 
@@ -48,12 +52,13 @@ bool aio_thread_pool_cancel(ThreadPoolRequest *req);
  * aio_thread_pool_set_limits: set the pool's minimum and maximum number of
  * workers together, all or nothing.  Thread-safe.  Workers up to @min are
  * started at once; workers above @max exit when they finish their current
- * request.  Returns 0, or -EINVAL unless 0 <= @min <= @max and @max >= 1
- * (nothing is changed then), or -ENOMEM.
+ * request.  Returns 0, or -EINVAL for a NULL @ctx or unless
+ * 0 <= @min <= @max and @max >= 1 (nothing is changed then), or -ENOMEM.
  */
 int aio_thread_pool_set_limits(AioContext *ctx, int min, int max);
 
-/* aio_thread_pool_get_limits: read them back.  Thread-safe. */
+/* aio_thread_pool_get_limits: read them back (either output may be NULL;
+ * a NULL @ctx leaves both untouched).  Thread-safe. */
 void aio_thread_pool_get_limits(AioContext *ctx, int *min, int *max);
 
 /* Pool counters; a consistent snapshot taken under the pool's lock. */
@@ -64,7 +69,8 @@ typedef struct ThreadPoolStats {
     uint64_t completed; /* requests finished since creation */
 } ThreadPoolStats;
 
-/* aio_thread_pool_get_stats: fill *@stats.  Thread-safe. */
+/* aio_thread_pool_get_stats: fill *@stats (all zero for a NULL @ctx; a
+ * NULL @stats does nothing).  Thread-safe. */
 void aio_thread_pool_get_stats(AioContext *ctx, ThreadPoolStats *stats);
 
 #ifdef __cplusplus

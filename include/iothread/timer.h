@@ -4,6 +4,9 @@
  *
  * Deadlines are absolute nanoseconds on the timer's clock.  Each context
  * keeps one min-heap per clock, so arming and cancelling cost O(log n).
+ *
+ * A NULL timer or other invalid argument is answered as each function
+ * says, never dereferenced (see "Misuse" in <iothread/aio.h>).
  */
 #ifndef IOTHREAD_TIMER_H
 #define IOTHREAD_TIMER_H
@@ -43,17 +46,21 @@ typedef struct AioTimer {
     AioClock clock;
 } AioTimer;
 
-/* aio_clock_now: the current time of @clock in nanoseconds. Thread-safe. */
+/* aio_clock_now: the current time of @clock in nanoseconds; -EINVAL for a
+ * @clock out of range.  Thread-safe. */
 int64_t aio_clock_now(AioClock clock);
 
 /*
  * aio_timer_init: prepare @t to call @cb(@opaque) on @ctx's home thread
- * when it expires.  Not armed.  Thread-safe (touches only @t).
+ * when it expires.  Not armed.  Thread-safe (touches only @t).  NULL @t
+ * does nothing; a NULL @ctx or @cb or a @clock out of range leaves @t
+ * unusable: arming it returns -EINVAL.
  */
 void aio_timer_init(AioTimer *t, AioContext *ctx, AioClock clock,
                     AioTimerCB *cb, void *opaque);
 
-/* aio_timer_new: allocate and init a timer; NULL when out of memory. */
+/* aio_timer_new: allocate and init a timer; NULL when out of memory or
+ * for an argument aio_timer_init() would refuse. */
 AioTimer *aio_timer_new(AioContext *ctx, AioClock clock, AioTimerCB *cb,
                         void *opaque);
 
@@ -63,8 +70,8 @@ AioTimer *aio_timer_new(AioContext *ctx, AioClock clock, AioTimerCB *cb,
  * deadline is the earliest, the home thread is woken to recompute its
  * wait.  A timer may re-arm itself from its own callback.
  *
- * Returns 0, or -ENOMEM when the heap had to grow and could not (the
- * timer is then left disarmed).
+ * Returns 0, -EINVAL for a NULL or unusable @t, or -ENOMEM when the heap
+ * had to grow and could not (the timer is then left disarmed).
  */
 int aio_timer_mod(AioTimer *t, int64_t expire_ns);
 
@@ -76,16 +83,19 @@ int aio_timer_mod_in(AioTimer *t, int64_t delta_ns);
  * aio_timer_del: disarm @t if armed.  Thread-safe.  Called on the home
  * thread, it guarantees the callback will not run; from another thread, a
  * callback that the home thread already took off the heap may still run.
+ * NULL does nothing.
  */
 void aio_timer_del(AioTimer *t);
 
-/* aio_timer_pending: true while @t is armed.  Thread-safe. */
+/* aio_timer_pending: true while @t is armed; false for NULL.  Thread-safe. */
 bool aio_timer_pending(AioTimer *t);
 
-/* aio_timer_expire_time: the armed deadline, or -1.  Thread-safe. */
+/* aio_timer_expire_time: the armed deadline, or -1 (also for NULL).
+ * Thread-safe. */
 int64_t aio_timer_expire_time(AioTimer *t);
 
-/* aio_timer_free: disarm and free a timer from aio_timer_new(). */
+/* aio_timer_free: disarm and free a timer from aio_timer_new(); NULL does
+ * nothing. */
 void aio_timer_free(AioTimer *t);
 
 #ifdef __cplusplus

@@ -249,6 +249,11 @@ struct AioContext {
     _Atomic uint64_t stat_bh_runs;
     _Atomic uint64_t stat_fd_dispatches;
     _Atomic uint64_t stat_timers_fired;
+
+    /* BHs from aio_bh_new() not yet passed to aio_bh_delete(); any thread
+     * adds and subtracts (relaxed: only aio_context_free() reads it, after
+     * every other thread's call on the context has returned). */
+    _Atomic unsigned long bh_live;
 };
 
 /* Single-writer counter bump: no locked instruction on the hot path. */
@@ -265,6 +270,30 @@ static inline void stat_set(_Atomic uint64_t *c, uint64_t v)
 }
 
 void aio_assert_home(AioContext *ctx);
+
+/*
+ * The API's edge, in the manner of sd-event's assert_return(): a NULL or
+ * otherwise invalid argument makes a public function return @ret (leave it
+ * empty in a void function) instead of crashing further in.  Only for what
+ * the public header documents as an invalid argument; broken invariants of
+ * the caller's contract go to aio_contract_fail().
+ */
+#define ARG_CHECK(cond, ret)                                                   \
+    do {                                                                       \
+        if (__builtin_expect(!(cond), 0)) {                                    \
+            return ret;                                                        \
+        }                                                                      \
+    } while (0)
+
+/*
+ * The caller broke a rule that no return value can report (see "Misuse"
+ * in <iothread/aio.h>): as a failed assert() does, write one line
+ * "libiothread: <message>" to stderr and abort().  This is the only output
+ * the library ever writes.  Callers check only when NDEBUG is undefined
+ * (the default build), exactly as assert() would.
+ */
+__attribute__((noreturn, cold, format(printf, 1, 2)))
+void aio_contract_fail(const char *fmt, ...);
 
 /* handlers.c: put @node on or off ctx->poll_handlers according to its
  * io_poll, poll_idle and deleted fields, telling it with begin/end. */

@@ -273,13 +273,13 @@ static bool dispatch_ready(AioContext *ctx, AioHandlerList *ready)
 bool aio_poll(AioContext *ctx, bool blocking)
 {
     AioHandlerList ready = {NULL};
-    int64_t max_ns = atomic_load_explicit(&ctx->poll_max_ns,
-                                          memory_order_relaxed);
-    int64_t timeout, start = 0;
+    int64_t max_ns, timeout, start = 0;
     bool found = false;
     bool progress;
 
+    ARG_CHECK(ctx, false);
     aio_assert_home(ctx);
+    max_ns = atomic_load_explicit(&ctx->poll_max_ns, memory_order_relaxed);
     stat_add(&ctx->stat_iterations, 1);
     ctx->walkers++;
 

@@ -114,26 +114,41 @@ static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
 
 AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
 {
-    return bh_alloc(ctx, cb, opaque, 0);
+    AioBH *bh;
+
+    ARG_CHECK(ctx && cb, NULL);
+    bh = bh_alloc(ctx, cb, opaque, 0);
+    if (bh) {
+        /* Counted until aio_bh_delete(), for aio_context_free()'s check. */
+        atomic_fetch_add_explicit(&ctx->bh_live, 1, memory_order_relaxed);
+    }
+    return bh;
 }
 
 void aio_bh_schedule(AioBH *bh)
 {
+    ARG_CHECK(bh, );
     bh_enqueue(bh, BH_SCHEDULED);
 }
 
 void aio_bh_schedule_idle(AioBH *bh)
 {
+    ARG_CHECK(bh, );
     bh_enqueue(bh, BH_SCHEDULED | BH_IDLE);
 }
 
 void aio_bh_cancel(AioBH *bh)
 {
+    ARG_CHECK(bh, );
     atomic_fetch_and(&bh->flags, ~(unsigned)(BH_SCHEDULED | BH_IDLE));
 }
 
 void aio_bh_delete(AioBH *bh)
 {
+    ARG_CHECK(bh, );
+    /* Before the enqueue: once @bh is on the stack, the home thread may
+     * free it at any moment. */
+    atomic_fetch_sub_explicit(&bh->ctx->bh_live, 1, memory_order_relaxed);
     /* The home thread frees it when it dequeues it, so it is never freed
      * under a running callback or a concurrent aio_bh_schedule(). */
     bh_enqueue(bh, BH_DELETED);
@@ -141,9 +156,10 @@ void aio_bh_delete(AioBH *bh)
 
 int aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque)
 {
-    AioBH *bh = bh_alloc(ctx, cb, opaque,
-                         BH_PENDING | BH_SCHEDULED | BH_ONESHOT);
+    AioBH *bh;
 
+    ARG_CHECK(ctx && cb, -EINVAL);
+    bh = bh_alloc(ctx, cb, opaque, BH_PENDING | BH_SCHEDULED | BH_ONESHOT);
     if (!bh) {
         return -ENOMEM;
     }

@@ -30,9 +30,10 @@ const char *aio_fdmon_name(AioFdmon kind)
 
 int aio_fdmon_parse(const char *name, AioFdmon *kind)
 {
+    ARG_CHECK(name && kind, -EINVAL);
     for (size_t i = 0; i < sizeof(fdmon_names) / sizeof(fdmon_names[0]);
          i++) {
-        if (name && strcmp(name, fdmon_names[i]) == 0) {
+        if (strcmp(name, fdmon_names[i]) == 0) {
             *kind = (AioFdmon)i;
             return 0;
         }
@@ -49,6 +50,7 @@ void aio_assert_home(AioContext *ctx)
 
 bool aio_context_in_home_thread(AioContext *ctx)
 {
+    ARG_CHECK(ctx, false);
     return pthread_equal(pthread_self(), ctx->home);
 }
 
@@ -61,6 +63,7 @@ static void loop_thread_setup(AioContext *ctx)
 
 void aio_context_claim(AioContext *ctx)
 {
+    ARG_CHECK(ctx, );
     loop_thread_setup(ctx);
 }
 
@@ -108,6 +111,7 @@ static int fdmon_setup(AioContext *ctx, AioFdmon kind)
 
 AioFdmon aio_context_fdmon(AioContext *ctx)
 {
+    ARG_CHECK(ctx, AIO_FDMON_AUTO);
     return (AioFdmon)atomic_load_explicit(&ctx->fdmon_kind,
                                           memory_order_relaxed);
 }
@@ -160,6 +164,8 @@ int aio_context_new(AioContext **ctxp, AioFdmon fdmon)
     AioContext *ctx;
     int ret;
 
+    ARG_CHECK(ctxp, -EINVAL);
+    ARG_CHECK((unsigned)fdmon <= AIO_FDMON_POLL, -EINVAL);
     /* alignas(CACHELINE) members need an aligned allocation. */
     if (posix_memalign((void **)&ctx, CACHELINE, sizeof(*ctx))) {
         return -ENOMEM;
@@ -223,19 +229,50 @@ fail_free:
     return ret;
 }
 
+#ifndef NDEBUG
+/*
+ * What the caller should have removed before aio_context_free(), as QEMU's
+ * aio_ctx_finalize() checks: a BH never deleted or a handler still
+ * registered is a bug that would otherwise show up later as a leak, a
+ * callback that never comes, or a use after free.
+ */
+static void check_nothing_left(AioContext *ctx)
+{
+    unsigned long bhs = atomic_load_explicit(&ctx->bh_live,
+                                             memory_order_relaxed);
+    unsigned handlers = 0;
+    int fd = -1;
+    AioHandler *node;
+
+    LIST_FOREACH(node, &ctx->handlers, node) {
+        if (!node->deleted && node != ctx->notifier_handler &&
+            handlers++ == 0) {
+            fd = node->fd;
+        }
+    }
+    if (handlers || bhs) {
+        aio_contract_fail("aio_context_free(%p): %u fd handler(s) still "
+                          "registered (e.g. fd %d) and %lu BH(s) never "
+                          "passed to aio_bh_delete(); remove them first",
+                          (void *)ctx, handlers, fd, bhs);
+    }
+}
+#endif
+
 void aio_context_free(AioContext *ctx)
 {
     AioHandler *node, *tmp;
 
-    if (!ctx) {
-        return;
-    }
+    ARG_CHECK(ctx, );
     aio_assert_home(ctx);
     assert(ctx->walkers == 0);
 
     /* The pool's completion BH is deleted here, so it goes before the
-     * BH queue is drained. */
+     * BH queue is drained and the check for live BHs. */
     aio_thread_pool_free(ctx);
+#ifndef NDEBUG
+    check_nothing_left(ctx);
+#endif
 
     ctx->fdmon->fini(ctx);
     LIST_FOREACH_SAFE(node, &ctx->handlers, node, tmp) {
@@ -254,6 +291,7 @@ void aio_context_free(AioContext *ctx)
  */
 void aio_notify(AioContext *ctx)
 {
+    ARG_CHECK(ctx, );
     /* Coalesce: whoever set the flag owns the wake-up. */
     if (atomic_load(&ctx->notified) ||
         atomic_exchange(&ctx->notified, true)) {
@@ -277,9 +315,8 @@ void aio_notify(AioContext *ctx)
 int aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
                                 int64_t shrink)
 {
-    if (max_ns < 0 || grow < 0 || shrink < 0) {
-        return -EINVAL;
-    }
+    ARG_CHECK(ctx, -EINVAL);
+    ARG_CHECK(max_ns >= 0 && grow >= 0 && shrink >= 0, -EINVAL);
     atomic_store_explicit(&ctx->poll_max_ns, max_ns, memory_order_relaxed);
     atomic_store_explicit(&ctx->poll_grow, grow, memory_order_relaxed);
     atomic_store_explicit(&ctx->poll_shrink, shrink, memory_order_relaxed);
@@ -292,6 +329,7 @@ int aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
 void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
                                  int64_t *grow, int64_t *shrink)
 {
+    ARG_CHECK(ctx, );
     if (max_ns) {
         *max_ns = atomic_load_explicit(&ctx->poll_max_ns,
                                        memory_order_relaxed);
@@ -307,9 +345,7 @@ void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
 
 int aio_context_set_aio_max_batch(AioContext *ctx, int64_t max_batch)
 {
-    if (max_batch < 0) {
-        return -EINVAL;
-    }
+    ARG_CHECK(ctx && max_batch >= 0, -EINVAL);
     atomic_store_explicit(&ctx->aio_max_batch, max_batch,
                           memory_order_relaxed);
     return 0;
@@ -317,11 +353,17 @@ int aio_context_set_aio_max_batch(AioContext *ctx, int64_t max_batch)
 
 int64_t aio_context_get_aio_max_batch(AioContext *ctx)
 {
+    ARG_CHECK(ctx, -EINVAL);
     return atomic_load_explicit(&ctx->aio_max_batch, memory_order_relaxed);
 }
 
 void aio_context_get_stats(AioContext *ctx, AioStats *s)
 {
+    ARG_CHECK(s, );
+    if (!ctx) {
+        *s = (AioStats){0};
+        return;
+    }
     /* Every counter of the list has its stat_<field> in the context. */
 #define AIO_STATS_LOAD_(field, name, label, help)                              \
     s->field = atomic_load_explicit(&ctx->stat_##field, memory_order_relaxed);

@@ -143,10 +143,9 @@ static int set_handler(AioContext *ctx, int fd, AioIOHandler *io_read,
     AioHandler *node;
     int ret;
 
+    ARG_CHECK(ctx, -EINVAL);
     aio_assert_home(ctx);
-    if (fd < 0 || (io_poll && !io_poll_ready)) {
-        return -EINVAL;
-    }
+    ARG_CHECK(fd >= 0 && (!io_poll || io_poll_ready), -EINVAL);
     node = find_node(ctx, fd);
     if (!io_read && !io_write && !io_poll) {
         if (!node) {
@@ -198,7 +197,9 @@ int aio_set_fd_poll(AioContext *ctx, int fd, AioPollNotify *io_poll_begin,
 {
     AioHandler *node;
 
+    ARG_CHECK(ctx, -EINVAL);
     aio_assert_home(ctx);
+    ARG_CHECK(fd >= 0, -EINVAL);
     node = find_node(ctx, fd);
     if (!node) {
         return -ENOENT;
@@ -256,6 +257,7 @@ int aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
     AioHandler *node;
     int ret;
 
+    ARG_CHECK(ctx && e, -EINVAL);
     aio_assert_home(ctx);
     if (!io_read && !io_poll) {
         return aio_set_fd_handler(ctx, event_notifier_get_fd(e), NULL, NULL,
@@ -283,7 +285,9 @@ int aio_set_event_notifier_poll(AioContext *ctx, EventNotifier *e,
 {
     AioHandler *node;
 
+    ARG_CHECK(ctx && e, -EINVAL);
     aio_assert_home(ctx);
+    ARG_CHECK(event_notifier_get_fd(e) >= 0, -EINVAL);
     node = find_node(ctx, event_notifier_get_fd(e));
     if (!node) {
         return -ENOENT;

@@ -46,6 +46,7 @@ struct IOThread {
 
 void iothread_options_init(IOThreadOptions *opts)
 {
+    ARG_CHECK(opts, );
     memset(opts, 0, sizeof(*opts));
     opts->fdmon = AIO_FDMON_AUTO;
     opts->poll_max_ns = AIO_POLL_MAX_NS_DEFAULT;
@@ -121,6 +122,7 @@ int iothread_start(IOThread **threadp, const IOThreadOptions *opts)
     IOThread *t;
     int ret;
 
+    ARG_CHECK(threadp, -EINVAL);
     if (!opts) {
         iothread_options_init(&defaults);
         opts = &defaults;
@@ -177,6 +179,7 @@ fail:
 
 int iothread_stop(IOThread *t)
 {
+    ARG_CHECK(t, -EINVAL);
     if (pthread_equal(pthread_self(), t->thread)) {
         return -EDEADLK;
     }
@@ -196,16 +199,19 @@ int iothread_stop(IOThread *t)
 
 AioContext *iothread_get_aio_context(IOThread *t)
 {
+    ARG_CHECK(t, NULL);
     return t->ctx;
 }
 
 pid_t iothread_get_tid(IOThread *t)
 {
+    ARG_CHECK(t, -EINVAL);
     return t->tid;
 }
 
 const char *iothread_get_name(IOThread *t)
 {
+    ARG_CHECK(t, NULL);
     return t->name;
 }
 
@@ -233,6 +239,7 @@ int iothread_run_sync(IOThread *t, void (*fn)(void *opaque), void *opaque)
     RunSync rs = {.fn = fn, .opaque = opaque};
     int ret;
 
+    ARG_CHECK(t && fn, -EINVAL);
     if (pthread_equal(pthread_self(), t->thread)) {
         fn(opaque);
         return 0;

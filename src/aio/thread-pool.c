@@ -234,6 +234,7 @@ int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
     ThreadPoolRequest *req;
     int ret = 0;
 
+    ARG_CHECK(ctx && func && cb, -EINVAL);
     aio_assert_home(ctx);
     pool = get_pool(ctx);
     req = calloc(1, sizeof(*req));
@@ -273,9 +274,11 @@ int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
 
 bool aio_thread_pool_cancel(ThreadPoolRequest *req)
 {
-    ThreadPool *pool = req->pool;
+    ThreadPool *pool;
     bool cancelled = false;
 
+    ARG_CHECK(req, false);
+    pool = req->pool;
     aio_assert_home(pool->ctx);
     pthread_mutex_lock(&pool->lock);
     if (req->state == REQ_QUEUED) {
@@ -300,9 +303,8 @@ int aio_thread_pool_set_limits(AioContext *ctx, int min, int max)
     ThreadPool *pool;
     int ret = 0;
 
-    if (min < 0 || max < 1 || min > max) {
-        return -EINVAL;
-    }
+    ARG_CHECK(ctx, -EINVAL);
+    ARG_CHECK(min >= 0 && max >= 1 && min <= max, -EINVAL);
     pool = get_pool(ctx);
     if (!pool) {
         return -ENOMEM;
@@ -323,27 +325,35 @@ int aio_thread_pool_set_limits(AioContext *ctx, int min, int max)
 
 void aio_thread_pool_get_limits(AioContext *ctx, int *min, int *max)
 {
-    ThreadPool *pool = get_pool(ctx);
+    ThreadPool *pool;
+    int lo = AIO_THREAD_POOL_MIN_DEFAULT, hi = AIO_THREAD_POOL_MAX_DEFAULT;
 
-    if (!pool) {
-        *min = AIO_THREAD_POOL_MIN_DEFAULT;
-        *max = AIO_THREAD_POOL_MAX_DEFAULT;
-        return;
+    ARG_CHECK(ctx, );
+    pool = get_pool(ctx);
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        lo = pool->min;
+        hi = pool->max;
+        pthread_mutex_unlock(&pool->lock);
     }
-    pthread_mutex_lock(&pool->lock);
-    *min = pool->min;
-    *max = pool->max;
-    pthread_mutex_unlock(&pool->lock);
+    if (min) {
+        *min = lo;
+    }
+    if (max) {
+        *max = hi;
+    }
 }
 
 void aio_thread_pool_get_stats(AioContext *ctx, ThreadPoolStats *stats)
 {
     ThreadPool *pool;
 
+    ARG_CHECK(stats, );
+    *stats = (ThreadPoolStats){0};
+    ARG_CHECK(ctx, );
     pthread_mutex_lock(&ctx->pool_lock);
     pool = ctx->pool;
     pthread_mutex_unlock(&ctx->pool_lock);
-    *stats = (ThreadPoolStats){0};
     if (!pool) {
         return;
     }

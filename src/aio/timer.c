@@ -18,6 +18,7 @@ int64_t aio_clock_now(AioClock clock)
 {
     struct timespec ts;
 
+    ARG_CHECK((unsigned)clock < AIO_CLOCK_MAX, -EINVAL);
     clock_gettime(clock == AIO_CLOCK_REALTIME ? CLOCK_REALTIME
                                               : CLOCK_MONOTONIC,
                   &ts);
@@ -124,19 +125,26 @@ static void publish_earliest(AioContext *ctx, AioClock clock)
 void aio_timer_init(AioTimer *t, AioContext *ctx, AioClock clock,
                     AioTimerCB *cb, void *opaque)
 {
-    t->ctx = ctx;
+    bool valid = ctx && cb && (unsigned)clock < AIO_CLOCK_MAX;
+
+    ARG_CHECK(t, );
+    /* With an invalid argument the timer has no context, so that arming
+     * it fails with -EINVAL rather than crashing. */
+    t->ctx = valid ? ctx : NULL;
     t->cb = cb;
     t->opaque = opaque;
     t->expire_ns = -1;
     t->heap_index = NOT_ARMED;
-    t->clock = clock < AIO_CLOCK_MAX ? clock : AIO_CLOCK_MONOTONIC;
+    t->clock = valid ? clock : AIO_CLOCK_MONOTONIC;
 }
 
 AioTimer *aio_timer_new(AioContext *ctx, AioClock clock, AioTimerCB *cb,
                         void *opaque)
 {
-    AioTimer *t = malloc(sizeof(*t));
+    AioTimer *t;
 
+    ARG_CHECK(ctx && cb && (unsigned)clock < AIO_CLOCK_MAX, NULL);
+    t = malloc(sizeof(*t));
     if (t) {
         aio_timer_init(t, ctx, clock, cb, opaque);
     }
@@ -145,11 +153,14 @@ AioTimer *aio_timer_new(AioContext *ctx, AioClock clock, AioTimerCB *cb,
 
 int aio_timer_mod(AioTimer *t, int64_t expire_ns)
 {
-    AioContext *ctx = t->ctx;
-    TimerHeap *h = &ctx->timers[t->clock];
+    AioContext *ctx;
+    TimerHeap *h;
     bool earliest;
     int ret;
 
+    ARG_CHECK(t && t->ctx, -EINVAL);
+    ctx = t->ctx;
+    h = &ctx->timers[t->clock];
     pthread_mutex_lock(&ctx->timer_lock);
     if (t->heap_index != NOT_ARMED) {
         heap_remove(h, t);
@@ -170,13 +181,16 @@ int aio_timer_mod(AioTimer *t, int64_t expire_ns)
 
 int aio_timer_mod_in(AioTimer *t, int64_t delta_ns)
 {
+    ARG_CHECK(t && t->ctx, -EINVAL);
     return aio_timer_mod(t, aio_clock_now(t->clock) + delta_ns);
 }
 
 void aio_timer_del(AioTimer *t)
 {
-    AioContext *ctx = t->ctx;
+    AioContext *ctx;
 
+    ARG_CHECK(t && t->ctx, );
+    ctx = t->ctx;
     pthread_mutex_lock(&ctx->timer_lock);
     if (t->heap_index != NOT_ARMED) {
         heap_remove(&ctx->timers[t->clock], t);
@@ -189,6 +203,7 @@ bool aio_timer_pending(AioTimer *t)
 {
     bool pending;
 
+    ARG_CHECK(t && t->ctx, false);
     pthread_mutex_lock(&t->ctx->timer_lock);
     pending = t->heap_index != NOT_ARMED;
     pthread_mutex_unlock(&t->ctx->timer_lock);
@@ -199,6 +214,7 @@ int64_t aio_timer_expire_time(AioTimer *t)
 {
     int64_t expire;
 
+    ARG_CHECK(t && t->ctx, -1);
     pthread_mutex_lock(&t->ctx->timer_lock);
     expire = t->heap_index != NOT_ARMED ? t->expire_ns : -1;
     pthread_mutex_unlock(&t->ctx->timer_lock);
