@@ -231,6 +231,12 @@ struct AioContext {
      * timer_lock, read by the home thread without it to skip the lock. */
     _Atomic int64_t timer_earliest[AIO_CLOCK_MAX];
 
+    /* BHs from aio_bh_new() not yet passed to aio_bh_delete(); any thread
+     * adds and subtracts (relaxed: only aio_context_free() reads it, after
+     * every other thread's call on the context has returned).  Away from
+     * the counters, which the home thread writes every iteration. */
+    _Atomic unsigned long bh_live;
+
     /* Thread pool, created on first use; pointer set under pool_lock. */
     pthread_mutex_t pool_lock;
     ThreadPool *pool;
@@ -249,11 +255,6 @@ struct AioContext {
     _Atomic uint64_t stat_bh_runs;
     _Atomic uint64_t stat_fd_dispatches;
     _Atomic uint64_t stat_timers_fired;
-
-    /* BHs from aio_bh_new() not yet passed to aio_bh_delete(); any thread
-     * adds and subtracts (relaxed: only aio_context_free() reads it, after
-     * every other thread's call on the context has returned). */
-    _Atomic unsigned long bh_live;
 };
 
 /* Single-writer counter bump: no locked instruction on the hot path. */

@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -241,20 +242,20 @@ static void check_nothing_left(AioContext *ctx)
     unsigned long bhs = atomic_load_explicit(&ctx->bh_live,
                                              memory_order_relaxed);
     unsigned handlers = 0;
-    int fd = -1;
+    char example[32] = "";
     AioHandler *node;
 
     LIST_FOREACH(node, &ctx->handlers, node) {
         if (!node->deleted && node != ctx->notifier_handler &&
             handlers++ == 0) {
-            fd = node->fd;
+            snprintf(example, sizeof(example), " (e.g. fd %d)", node->fd);
         }
     }
     if (handlers || bhs) {
         aio_contract_fail("aio_context_free(%p): %u fd handler(s) still "
-                          "registered (e.g. fd %d) and %lu BH(s) never "
-                          "passed to aio_bh_delete(); remove them first",
-                          (void *)ctx, handlers, fd, bhs);
+                          "registered%s and %lu BH(s) never passed to "
+                          "aio_bh_delete(); remove them first",
+                          (void *)ctx, handlers, example, bhs);
     }
 }
 #endif
