@@ -44,12 +44,12 @@ builds() {
 
 ctl=
 [ -f src/ctl/main.c ] && ctl=iothreadctl
-lib="libiothread.a"
+lib="libiothread.a libiothread.so.0.1.0 libiothread.so.0 libiothread.so"
 builds all $lib iothreadd $ctl examples/hello-iothread
 builds run-daemon iothreadd $ctl
 builds run-example examples/hello-iothread
 builds bench-build iothreadd bench/wake bench/bh
-builds install libiothread.a iothreadd $ctl
+builds install libiothread.a libiothread.so.0.1.0 iothreadd $ctl
 builds check-now $lib iothreadd $ctl tests/test-aio
 
 # A pkg-config that complains as on a machine without the -dev packages.
