@@ -27,15 +27,21 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-URING_CFLAGS := $(shell $(PKG_CONFIG) --cflags liburing)
-URING_LIBS   := $(shell $(PKG_CONFIG) --libs liburing)
-JANSSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson)
-SYSTEMD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd)
+# pkg-config answers are lazy: $(call lazy,VAR,COMMAND) makes VAR run
+# COMMAND the first time a recipe expands it, then keep the answer.  At
+# parse time nothing runs, so `make check` on a machine without the -dev
+# packages prints nothing before its dependency step has installed them.
+# Define what uses them with `=`, not `:=`, which would expand them now.
+lazy = $(eval $(1) = $$(eval $(1) := $$$$(shell $(2)))$$($(1)))
+$(call lazy,URING_CFLAGS,$(PKG_CONFIG) --cflags liburing)
+$(call lazy,URING_LIBS,$(PKG_CONFIG) --libs liburing)
+$(call lazy,JANSSON_LIBS,$(PKG_CONFIG) --libs jansson)
+$(call lazy,SYSTEMD_LIBS,$(PKG_CONFIG) --libs libsystemd)
 
 LIB_SRCS  := $(wildcard src/aio/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB       := $(B)/libiothread.a
-LIB_LIBS  := $(URING_LIBS)
+LIB_LIBS   = $(URING_LIBS)
 
 TEST_SRCS := $(wildcard tests/test-*.c)
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
@@ -49,10 +55,15 @@ EXAMPLES     := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 # each prints "ok - ..." lines and a final "N passed, N failed").
 .DEFAULT_GOAL  := all
 PROGRAMS       :=
-CHECK_PROGRAMS :=
+# The build's own promises (targets, no parse-time pkg-config).
+CHECK_PROGRAMS := tests/make-targets.sh
 # Components may refer to each other's variables in prerequisites ($$(X)).
 .SECONDEXPANSION:
 -include $(sort $(wildcard mk/*.mk))
+
+# Intermediate files (objects between a source and a program) are kept:
+# a second `make check` recompiles nothing.
+.SECONDARY:
 
 .PHONY: all lib check check-now check-asan check-tsan clean run run-example \
         run-daemon deps
@@ -112,8 +123,10 @@ RUN_ARGS ?= --socket run/qmp.sock --object iothread,id=io0 \
 run: deps
 	@$(MAKE) --no-print-directory run-daemon
 
-run-daemon: $(B)/iothreadd
-	$(B)/iothreadd $(RUN_ARGS)
+# Everything README's next steps use: the daemon and the user programs
+# (iothreadctl) that components list in INSTALL_BIN.
+run-daemon: $(DAEMON) $(INSTALL_BIN)
+	$(DAEMON) $(RUN_ARGS)
 
 run-example: $(B)/examples/hello-iothread
 	$(B)/examples/hello-iothread

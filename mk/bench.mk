@@ -21,7 +21,8 @@ $(BENCH_BINS): $(B)/bench/%: bench/%.c bench/bench.h $(LIB)
 bench-deps:
 	@scripts/install-deps.sh $(BENCH_DEPS)
 
-bench-build: $(BENCH_BINS) $(DAEMON)
+# $$(DAEMON): mk/daemon.mk, read after this file, defines it.
+bench-build: $(BENCH_BINS) $$(DAEMON)
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build

@@ -8,7 +8,7 @@ DAEMON_CORE_SRCS  := $(filter-out $(DAEMON_MAIN), \
                        $(wildcard src/daemon/*.c src/qmp/*.c))
 DAEMON_CORE_OBJS  := $(DAEMON_CORE_SRCS:%.c=$(B)/obj/%.o)
 DAEMON_CORE       := $(B)/libiothreadd.a
-DAEMON_LIBS       := $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LIB_LIBS)
+DAEMON_LIBS        = $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LIB_LIBS)
 DAEMON            := $(B)/iothreadd
 
 UNIT_TEST_SRCS    := $(wildcard tests/unit/test-*.c)

@@ -32,7 +32,7 @@ SUBST = sed -e 's|@PREFIX@|$(prefix)|g' -e 's|@BINDIR@|$(bindir)|g' \
 CHECK_PROGRAMS += tests/install-test.sh
 
 .PHONY: install uninstall
-install: $(LIB) $(DAEMON) $$(INSTALL_BIN)
+install: $(LIB) $$(LIB_SO) $$(DAEMON) $$(INSTALL_BIN)
 	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(libdir) \
 	    $(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(includedir)/iothread \
 	    $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(sysusersdir) \
@@ -41,6 +41,9 @@ install: $(LIB) $(DAEMON) $$(INSTALL_BIN)
 	$(if $(INSTALL_BIN),$(INSTALL) -d $(DESTDIR)$(bindir) && \
 	    $(INSTALL) -m 755 $(INSTALL_BIN) $(DESTDIR)$(bindir)/)
 	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(libdir)/libiothread.a
+	$(INSTALL) -m 755 $(LIB_SO) $(DESTDIR)$(libdir)/$(LIB_SO_FILE)
+	ln -sf $(LIB_SO_FILE) $(DESTDIR)$(libdir)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(libdir)/libiothread.so
 	$(INSTALL) -m 644 $(HEADERS) $(DESTDIR)$(includedir)/iothread/
 	$(SUBST) systemd/libiothread.pc.in | grep -v '^#' \
 	    > $(DESTDIR)$(pkgconfigdir)/libiothread.pc
@@ -67,6 +70,8 @@ uninstall:
 	rm -f $(DESTDIR)$(sbindir)/iothreadd \
 	    $(addprefix $(DESTDIR)$(bindir)/,$(notdir $(INSTALL_BIN))) \
 	    $(DESTDIR)$(libdir)/libiothread.a \
+	    $(DESTDIR)$(libdir)/$(LIB_SO_FILE) \
+	    $(DESTDIR)$(libdir)/$(LIB_SONAME) $(DESTDIR)$(libdir)/libiothread.so \
 	    $(addprefix $(DESTDIR)$(includedir)/iothread/,$(notdir $(HEADERS))) \
 	    $(DESTDIR)$(pkgconfigdir)/libiothread.pc \
 	    $(DESTDIR)$(systemdunitdir)/iothreadd.service \

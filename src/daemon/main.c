@@ -70,6 +70,9 @@ static void usage(FILE *out)
 "                           them at start\n"
 "      --check-config       validate the configuration and exit\n"
 "      --log-level LEVEL    emerg..debug or 0..7 (default info)\n"
+"      --log-format FORMAT  journal (\"<6>message\"), plain (\"iothreadd: message\")\n"
+"                           or auto (default: journal when stderr is the\n"
+"                           journal, as $JOURNAL_STREAM says, else plain)\n"
 "  -V, --version            print the version and exit\n"
 "  -h, --help               print this help and exit\n"
 "\n"
@@ -82,7 +85,7 @@ static int parse_options(int argc, char **argv, Options *o)
 {
     enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_OBJECT, OPT_PIDFILE,
            OPT_CHECK_CONFIG, OPT_LOG_LEVEL, OPT_RO_SOCKET, OPT_ALLOW_UID,
-           OPT_STATE_FILE };
+           OPT_STATE_FILE, OPT_LOG_FORMAT };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, 's'},
         {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
@@ -95,6 +98,7 @@ static int parse_options(int argc, char **argv, Options *o)
         {"pidfile", required_argument, NULL, OPT_PIDFILE},
         {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -151,6 +155,17 @@ static int parse_options(int argc, char **argv, Options *o)
         case OPT_LOG_LEVEL:
             o->log_level = optarg;
             break;
+        case OPT_LOG_FORMAT: {
+            int format = log_format_parse(optarg);
+
+            if (format < 0) {
+                fprintf(stderr, "iothreadd: invalid --log-format '%s': "
+                                "expected journal, plain or auto\n", optarg);
+                return EXIT_USAGE;
+            }
+            log_set_format((LogFormat)format);
+            break;
+        }
         case 'V':
             printf("iothreadd %s\n", IOTHREADD_VERSION);
             exit(EXIT_SUCCESS);
@@ -175,7 +190,11 @@ static void on_registry_event(void *opaque, const char *event, const char *id)
 {
     Daemon *d = opaque;
 
-    log_info("%s %s", event, id);
+    /* Registry events read as "iothread io0 created" in the log. */
+    log_info("iothread %s %s", id,
+             strcmp(event, "IOTHREAD_CREATED") == 0   ? "created"
+             : strcmp(event, "IOTHREAD_DELETED") == 0 ? "deleted"
+                                                      : "changed");
     if (d->state_path && d->state_ready) {
         char *err = NULL;
 

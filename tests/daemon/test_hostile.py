@@ -337,10 +337,12 @@ def t_unwritable(ctx):
     os.chmod(ctx.dir, 0o755)
     ro = ctx.path("ro")
     os.mkdir(ro, 0o555)
-    d = ctx.daemon(sock=os.path.join(ro, "sub", "qmp.sock"), start=False)
+    journal = ["--log-format=journal"]   # "<3>": logged as an error
+    d = ctx.daemon(journal, sock=os.path.join(ro, "sub", "qmp.sock"),
+                   start=False)
     if os.geteuid() == 0:
-        d = ctx.daemon(sock="/proc/self/nonexistent/qmp.sock", start=False,
-                       name="daemon1")
+        d = ctx.daemon(journal, sock="/proc/self/nonexistent/qmp.sock",
+                       start=False, name="daemon1")
     d.start()
     check(d.wait() == 1, "exit status")
     check("qmp.sock" in d.stderr() and d.stderr().startswith("<3>"),

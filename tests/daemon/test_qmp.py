@@ -1437,6 +1437,8 @@ def t_cli(ctx):
 
 
 LOG_LINE = re.compile(r"^<([0-7])>")
+# The priorities show in the journal format (test_log.py tests the choice).
+JOURNAL = ["--log-format=journal"]
 
 
 def exercise(d):
@@ -1455,10 +1457,10 @@ def exercise(d):
 
 @case("log-prefixes")
 def t_logs(ctx):
-    d = ctx.daemon()
+    d = ctx.daemon(JOURNAL)
     prios = exercise(d)
     check(prios, "nothing logged at all (start, iothreads, exit)")
-    d2 = ctx.daemon(["--log-level", "debug"], name="debug")
+    d2 = ctx.daemon(JOURNAL + ["--log-level", "debug"], name="debug")
     prios_debug = exercise(d2)
     check(len(prios_debug) >= len(prios),
           "--log-level debug logs less than the default")
@@ -1466,11 +1468,11 @@ def t_logs(ctx):
 
 @case("log-level")
 def t_log_level(ctx):
-    d = ctx.daemon(["--log-level", "warning"])
+    d = ctx.daemon(JOURNAL + ["--log-level", "warning"])
     prios = exercise(d)
     check(all(p <= 4 for p in prios), "--log-level warning let through "
           "priorities %s" % sorted(set(prios)))
-    d2 = ctx.daemon(["--log-level", "3"], name="numeric")
+    d2 = ctx.daemon(JOURNAL + ["--log-level", "3"], name="numeric")
     prios = exercise(d2)
     check(all(p <= 3 for p in prios), "--log-level 3 let through "
           "priorities %s" % sorted(set(prios)))
