@@ -29,11 +29,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
-    REPO_ROOT, Daemon, QMPClient, TestFailure, bind_stale_socket, brief,
-    check, expect_error, expect_return, is_int, jeq, project_version,
-    read_proc, run_binary, scaled, task_dir, thread_comm,
-    thread_cpus_allowed, user_tasks, wait_for)
-from casekit import Ctx, Skip, case, main  # noqa: E402
+    REPO_ROOT, QMPClient, TestFailure, bind_stale_socket, brief, check,
+    expect_error, expect_return, iothread_ids, iothreads, is_int, jeq,
+    project_version, read_proc, run_binary, scaled, task_dir, thread_comm,
+    thread_cpus_allowed, unprivileged_uid, user_tasks, wait_for)
+from casekit import Skip, case, main  # noqa: E402
 
 
 INT64_MAX = 9223372036854775807
@@ -60,19 +60,6 @@ NOT_FOUND = "The command no-such-cmd has not been found"
 # ---------------------------------------------------------------------------
 # helpers
 
-def iothreads(c):
-    """query-iothreads as a dict id -> entry."""
-    ret = c.cmd_ok("query-iothreads")
-    check(isinstance(ret, list), "query-iothreads: not a list: %s" % brief(ret))
-    out = {}
-    for e in ret:
-        check(isinstance(e, dict) and isinstance(e.get("id"), str),
-              "query-iothreads: bad entry %s" % brief(e))
-        check(e["id"] not in out, "query-iothreads: %s twice" % e["id"])
-        out[e["id"]] = e
-    return out
-
-
 def config_of(entry):
     """The configured part of a query-iothreads entry (no live poll-ns)."""
     return {k: v for k, v in entry.items() if k != "poll-ns"}
@@ -91,7 +78,7 @@ def add(c, id, **props):
 
 
 def ids_of(c):
-    return set(iothreads(c))
+    return set(iothread_ids(c))
 
 
 def check_props(entry, **want):
@@ -148,10 +135,9 @@ def connect_retry(d, negotiate=True):
     return c
 
 
-def check_exit_clean(d, status):
-    check(status == 0, "daemon exit status %s, expected 0%s" % (
-        status, " (killed by signal %d)" % -status
-        if status is not None and status < 0 else ""))
+def check_exit_clean(d):
+    """@d exits 0 (after what the case did) and removes its socket."""
+    d.wait_exit(0)
     check(not os.path.exists(d.sock), "socket %s left behind" % d.sock)
 
 
@@ -1061,7 +1047,7 @@ def t_quit(ctx):
     r = a.cmd("quit", id="bye")
     check(jeq(r, {"return": {}, "id": "bye"}), "quit reply: %s" % brief(r))
     a.read_until_eof()
-    check_exit_clean(d, d.wait())
+    check_exit_clean(d)
     msgs = b.events + b.read_until_eof()
     sd = [m for m in msgs if m.get("event") == "SHUTDOWN"]
     check(sd, "other client got no SHUTDOWN event: %s" % brief(msgs))
@@ -1075,9 +1061,8 @@ def signal_case(ctx, sig):
     add(c, "io0")
     add(c, "io1")
     d.signal(sig)
-    status = d.wait()
+    check_exit_clean(d)
     msgs = c.events + c.read_until_eof()
-    check_exit_clean(d, status)
     check(not os.path.exists(pf), "pidfile left behind")
     check(any(m.get("event") == "SHUTDOWN" for m in msgs),
           "no SHUTDOWN event before the close: %s" % brief(msgs))
@@ -1108,8 +1093,7 @@ def t_already_running(ctx):
     c = d1.client()
     d2 = ctx.daemon(start=False, name="second")
     d2.start()
-    status = d2.wait()
-    check(status != 0, "second daemon on a live socket exited 0")
+    d2.wait_exit(1, "a second daemon on a live socket")
     check("already running" in d2.stderr().lower(),
           "second daemon's stderr lacks 'already running': %r"
           % d2.stderr()[-300:])
@@ -1127,18 +1111,59 @@ def t_socket_defaults(ctx):
     d.client().cmd_ok("query-version")
     mode = stat.S_IMODE(os.stat(sock).st_mode)
     check(mode == 0o600, "socket mode %o, expected 600" % mode)
-    if os.geteuid() != 0:
-        xdg = ctx.path("xdg")
-        os.mkdir(xdg, 0o700)
-        sock2 = os.path.join(xdg, "iothreadd", "qmp.sock")
-        d2 = ctx.daemon(sock=sock2, socket_arg=False, name="xdg",
-                        env={"XDG_RUNTIME_DIR": xdg})
-        d2.client().cmd_ok("query-version")
-        dmode = stat.S_IMODE(os.stat(os.path.dirname(sock2)).st_mode)
-        check(dmode == 0o700, "socket directory mode %o, expected 700"
-              % dmode)
     d.signal(signal.SIGTERM)
-    check_exit_clean(d, d.wait())
+    check_exit_clean(d)
+
+
+@case("socket-default-xdg")
+def t_socket_default_xdg(ctx):
+    # $XDG_RUNTIME_DIR is the default for users other than root: as root,
+    # the daemon runs as an unprivileged uid.
+    uid = unprivileged_uid()
+    if uid is not None:
+        ctx.give_to(uid)
+    xdg = ctx.path("xdg")
+    os.mkdir(xdg, 0o700)
+    if uid is not None:
+        os.chown(xdg, uid, uid)
+    sock = os.path.join(xdg, "iothreadd", "qmp.sock")
+    d = ctx.daemon(sock=sock, socket_arg=False, name="xdg", user=uid,
+                   env={"XDG_RUNTIME_DIR": xdg})
+    d.client().cmd_ok("query-version")
+    dmode = stat.S_IMODE(os.stat(os.path.dirname(sock)).st_mode)
+    check(dmode == 0o700, "socket directory mode %o, expected 700" % dmode)
+    check(os.stat(sock).st_uid == (os.geteuid() if uid is None else uid),
+          "socket owner")
+    d.signal(signal.SIGTERM)
+    check_exit_clean(d)
+
+
+@case("socket-path-is-a-regular-file")
+def t_socket_path_file(ctx):
+    with open(ctx.sock, "w") as f:
+        f.write("precious\n")
+    d = ctx.daemon(start=False)
+    d.start()
+    d.wait_exit(1, "a regular file at the socket path")
+    check(re.search(r"^<3>.*%s exists and is not a socket"
+                    % re.escape(ctx.sock), d.stderr(), re.M),
+          "unclear error: %r" % d.stderr())
+    with open(ctx.sock) as f:
+        check(f.read() == "precious\n", "the file was touched")
+
+
+@case("socket-path-too-long")
+def t_socket_path_long(ctx):
+    sock = os.path.join(ctx.dir, "d" * (108 - len(ctx.dir)), "qmp.sock")
+    check(len(sock) >= 108, "setup: %d" % len(sock))
+    d = ctx.daemon(sock=sock, start=False)
+    d.start()
+    d.wait_exit(1, "a socket path longer than sun_path")
+    check(re.search(r"^<3>.*: socket path is longer than 107 bytes: %s$"
+                    % re.escape(sock), d.stderr(), re.M),
+          "unclear error: %r" % d.stderr())
+    check(not os.path.exists(os.path.dirname(sock)),
+          "directories made for a socket that cannot exist")
 
 
 @case("object-option")
@@ -1272,8 +1297,7 @@ def t_check_config_errors(ctx):
     cfg = ctx.path("unknown-key.json")
     d = ctx.daemon(["--config", cfg], start=False)
     d.start()
-    status = d.wait()
-    check(status != 0, "daemon with an invalid config exited 0")
+    d.wait_exit(78, "a daemon with an invalid config")
     check(not os.path.exists(ctx.sock), "socket left behind")
 
 
@@ -1407,7 +1431,7 @@ def t_pidfile(ctx):
     check(locked, "pidfile is not locked (neither fcntl nor flock)")
     r = d.client().cmd("quit")
     check("return" in r, "quit: %s" % brief(r))
-    check_exit_clean(d, d.wait())
+    check_exit_clean(d)
     check(not os.path.exists(pf), "pidfile left behind after quit")
 
 
@@ -1446,7 +1470,7 @@ def exercise(d):
     c.cmd("no-such-cmd")
     c.cmd_ok("object-del", {"id": "io0"})
     d.signal(signal.SIGTERM)
-    check_exit_clean(d, d.wait())
+    check_exit_clean(d)
     lines = [ln for ln in d.stderr().splitlines() if ln.strip()]
     bad = [ln for ln in lines if not LOG_LINE.match(ln)]
     check(not bad, "stderr lines without a <N> prefix: %r" % bad[:3])
