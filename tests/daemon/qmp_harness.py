@@ -489,6 +489,10 @@ class Daemon:
         return self.stderr().splitlines()[-n:]
 
 
+# What an error line of the daemon's log starts with: "<3>" in journald's
+# format, "iothreadd: " in the plain one (which has no priority).
+LOG_ERR = r"^(?:<3>|iothreadd: )"
+
 UNPRIVILEGED_UID = 4321
 
 

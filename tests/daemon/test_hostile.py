@@ -23,8 +23,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
-    TestFailure, check, expect_error, iothread_ids, iothreads, scaled,
-    unprivileged_uid, user_tasks, wait_for)
+    LOG_ERR, TestFailure, check, expect_error, iothread_ids, iothreads,
+    scaled, unprivileged_uid, user_tasks, wait_for)
 from casekit import Skip, case, main  # noqa: E402
 
 
@@ -374,7 +374,7 @@ def t_unwritable(ctx):
                    user=uid)
     d.start()
     d.wait_exit(1)
-    check(re.search(r"^<3>.*%s/sub.*Permission denied"
+    check(re.search(LOG_ERR + r".*%s/sub.*Permission denied"
                     % re.escape(ro), d.stderr(), re.M),
           "no clear start-up error: %r" % d.stderr())
 

@@ -17,7 +17,8 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
-    TestFailure, brief, check, iothreads, unprivileged_uid, wait_for)
+    LOG_ERR, TestFailure, brief, check, iothreads, unprivileged_uid,
+    wait_for)
 from casekit import Skip, case, main  # noqa: E402
 
 
@@ -159,7 +160,7 @@ def t_corrupt(ctx):
     d = ctx.daemon(["--state-file", state], start=False)
     d.start()
     d.wait_exit(1, "a corrupt state file")
-    check(re.search(r"^<3>%s:1:\d+: " % re.escape(state), d.stderr(), re.M),
+    check(re.search(LOG_ERR + r"%s:1:\d+: " % re.escape(state), d.stderr(), re.M),
           "the error does not name the file and position: %r" % d.stderr())
     with open(state) as f:
         check(f.read() == '{"iothreads": [{"id": "io0",, }]}\n',
@@ -184,7 +185,7 @@ def check_failed_save(ctx, d, c, state, reason):
     check(wait_for(lambda: "cannot" in d.stderr()[log:]),
           "the failed save was not logged")
     line = d.stderr()[log:]
-    check(re.search(r"^<3>cannot write %s.*: %s$" % (
+    check(re.search(LOG_ERR + r"cannot write %s.*: %s$" % (
         re.escape(state), reason), line, re.M),
         "the log does not say which file and why: %r" % line)
     check(set(iothreads(c)) == set(before) | {"unsaved"},
