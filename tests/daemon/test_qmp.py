@@ -1075,6 +1075,52 @@ def t_sigint(ctx):
     signal_case(ctx, signal.SIGINT)
 
 
+# clock_nanosleep(2) (what usleep() calls), by machine.
+CLOCK_NANOSLEEP = {"x86_64": 230, "aarch64": 115, "riscv64": 115,
+                   "ppc64le": 248, "s390x": 262}
+
+
+def wait_sleeping(pid, tid):
+    """Wait until thread @tid is in clock_nanosleep (a stalled loop)."""
+    nr = CLOCK_NANOSLEEP.get(os.uname().machine)
+    if nr is None:
+        raise Skip("clock_nanosleep's number on %s is not known here"
+                   % os.uname().machine)
+
+    def sleeping():
+        s = read_proc(task_dir(pid, tid) + "/syscall")
+        return s is not None and s.split()[0] == str(nr)
+    check(wait_for(sleeping), "thread %d never entered the stall" % tid)
+
+
+def sigterm_under_stress(ctx, stress):
+    d = ctx.daemon(["--object", "iothread,id=io0",
+                    "--object", "iothread,id=io1"])
+    c = d.client()
+    stress(d, c)
+    d.signal(signal.SIGTERM)
+    check_exit_clean(d)
+    msgs = c.events + c.read_until_eof()
+    check(any(m.get("event") == "SHUTDOWN" for m in msgs),
+          "no SHUTDOWN event before the close: %s" % brief(msgs))
+
+
+@case("sigterm-with-stalled-iothread")
+def t_sigterm_stalled(ctx):
+    def stall(d, c):
+        c.cmd_ok("x-debug-iothread-stall", {"id": "io1", "ms": 2000})
+        wait_sleeping(d.pid, iothreads(c)["io1"]["thread-id"])
+    sigterm_under_stress(ctx, stall)
+
+
+@case("sigterm-with-held-iothread")
+def t_sigterm_held(ctx):
+    def hold(d, c):
+        c.cmd_ok("x-debug-iothread-hold", {"id": "io0", "holder": "nbd0"})
+        c.cmd_ok("x-debug-iothread-hold", {"id": "io1", "holder": "nbd1"})
+    sigterm_under_stress(ctx, hold)
+
+
 @case("stale-socket")
 def t_stale_socket(ctx):
     bind_stale_socket(ctx.sock)
