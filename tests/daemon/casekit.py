@@ -25,7 +25,7 @@ import tempfile
 import traceback
 
 from qmp_harness import (  # noqa: F401 - how() is re-exported
-    REPO_ROOT, Daemon, TestFailure, how, scaled)
+    REPO_ROOT, Daemon, TestFailure, how, scaled, unprivileged_uid)
 
 CASES = []
 
@@ -53,6 +53,7 @@ class Ctx:
         self.dir = tmpdir
         self.sock = os.path.join(tmpdir, "qmp.sock")
         self.daemons = []
+        self.uid = None             # see unprivileged()
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -61,10 +62,32 @@ class Ctx:
         p = self.path(name)
         with open(p + ".tmp", "w") as f:
             f.write(text)
+        self._own(p + ".tmp")
         os.rename(p + ".tmp", p)      # atomic, as an editor would save
         return p
 
+    def mkdir(self, name, mode=0o700):
+        p = self.path(name)
+        os.mkdir(p, mode)
+        self._own(p)
+        return p
+
+    def _own(self, p):
+        if self.uid is not None:
+            os.chown(p, self.uid, self.uid)
+
+    def unprivileged(self):
+        """For a case that needs permissions to apply, which root passes
+        all: as root, the case's daemons run as an unused uid that owns
+        the case's directory and what write() and mkdir() make in it.
+        Returns that uid (None when not root: we are unprivileged)."""
+        self.uid = unprivileged_uid()
+        if self.uid is not None:
+            self.give_to(self.uid)
+        return self.uid
+
     def daemon(self, args=(), env=None, sock=None, start=True, **kw):
+        kw.setdefault("user", self.uid)
         d = Daemon(self.dir, args=args, env=env, sock=sock,
                    name=kw.pop("name", "daemon%d" % len(self.daemons)
                                if self.daemons else "daemon"), **kw)

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
     LOG_ERR, TestFailure, check, expect_error, iothread_ids, iothreads,
-    scaled, unprivileged_uid, user_tasks, wait_for)
+    scaled, user_tasks, wait_for)
 from casekit import Skip, case, main  # noqa: E402
 
 
@@ -362,16 +362,9 @@ def t_sigkill(ctx):
 
 @case("unwritable-socket-path")
 def t_unwritable(ctx):
-    # Root writes anywhere: the daemon runs as an unprivileged uid then.
-    uid = unprivileged_uid()
-    if uid is not None:
-        ctx.give_to(uid)
-    ro = ctx.path("ro")
-    os.mkdir(ro, 0o555)
-    if uid is not None:
-        os.chown(ro, uid, uid)
-    d = ctx.daemon(sock=os.path.join(ro, "sub", "qmp.sock"), start=False,
-                   user=uid)
+    ctx.unprivileged()              # root writes anywhere
+    ro = ctx.mkdir("ro", 0o555)
+    d = ctx.daemon(sock=os.path.join(ro, "sub", "qmp.sock"), start=False)
     d.start()
     d.wait_exit(1)
     check(re.search(LOG_ERR + r".*%s/sub.*Permission denied"
@@ -386,10 +379,8 @@ def nproc_daemon(ctx, args, limit=6):
     if os.geteuid() != 0:
         raise Skip("needs root to run the daemon as another uid with its "
                    "own RLIMIT_NPROC")
-    uid = unprivileged_uid()
-    ctx.give_to(uid)
-    return ctx.daemon(args, user=uid,
-                      rlimits=[(resource.RLIMIT_NPROC, limit)])
+    ctx.unprivileged()
+    return ctx.daemon(args, rlimits=[(resource.RLIMIT_NPROC, limit)])
 
 
 @case("thread-creation-failure")

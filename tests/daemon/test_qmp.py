@@ -30,7 +30,7 @@ from qmp_harness import (  # noqa: E402
     LOG_ERR, REPO_ROOT, QMPClient, TestFailure, bind_stale_socket, brief,
     check, expect_error, expect_return, iothread_ids, iothreads, is_int, jeq,
     project_version, read_proc, run_binary, scaled, task_dir, thread_comm,
-    thread_cpus_allowed, unprivileged_uid, user_tasks, wait_for)
+    thread_cpus_allowed, user_tasks, wait_for)
 from casekit import Skip, case, main  # noqa: E402
 
 
@@ -1162,15 +1162,10 @@ def t_socket_defaults(ctx):
 def t_socket_default_xdg(ctx):
     # $XDG_RUNTIME_DIR is the default for users other than root: as root,
     # the daemon runs as an unprivileged uid.
-    uid = unprivileged_uid()
-    if uid is not None:
-        ctx.give_to(uid)
-    xdg = ctx.path("xdg")
-    os.mkdir(xdg, 0o700)
-    if uid is not None:
-        os.chown(xdg, uid, uid)
+    uid = ctx.unprivileged()
+    xdg = ctx.mkdir("xdg")
     sock = os.path.join(xdg, "iothreadd", "qmp.sock")
-    d = ctx.daemon(sock=sock, socket_arg=False, name="xdg", user=uid,
+    d = ctx.daemon(sock=sock, socket_arg=False, name="xdg",
                    env={"XDG_RUNTIME_DIR": xdg})
     d.client().cmd_ok("query-version")
     dmode = stat.S_IMODE(os.stat(os.path.dirname(sock)).st_mode)
@@ -1514,13 +1509,9 @@ def t_reload_refusals(ctx):
 
 @case("reload-unreadable-file")
 def t_reload_unreadable(ctx):
-    uid = unprivileged_uid()         # root reads anything
-    if uid is not None:
-        ctx.give_to(uid)
+    ctx.unprivileged()               # root reads anything
     cfg = ctx.write("c.json", '{"iothreads": [{"id": "io0"}]}\n')
-    if uid is not None:
-        os.chown(cfg, uid, uid)
-    d = ctx.daemon(["--config", cfg], user=uid)
+    d = ctx.daemon(["--config", cfg])
     c = d.client()
     before = snapshot(c)
     os.chmod(cfg, 0)

@@ -17,8 +17,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
-    LOG_ERR, TestFailure, brief, check, iothreads, unprivileged_uid,
-    wait_for)
+    LOG_ERR, TestFailure, brief, check, iothreads, wait_for)
 from casekit import Skip, case, main  # noqa: E402
 
 
@@ -199,16 +198,10 @@ def check_failed_save(ctx, d, c, state, reason):
 
 @case("failed-save-read-only-directory")
 def t_save_read_only(ctx):
-    uid = unprivileged_uid()         # root writes anywhere
-    if uid is not None:
-        ctx.give_to(uid)
-    sdir = ctx.path("state")
-    os.mkdir(sdir, 0o700)
-    if uid is not None:
-        os.chown(sdir, uid, uid)
+    ctx.unprivileged()               # root writes anywhere
+    sdir = ctx.mkdir("state")
     state = os.path.join(sdir, "state.json")
-    d = ctx.daemon(["--state-file", state, "--object", "iothread,id=io0"],
-                   user=uid)
+    d = ctx.daemon(["--state-file", state, "--object", "iothread,id=io0"])
     c = d.client()
     c.cmd_ok("iothread-set", {"id": "io0", "poll-max-ns": 5})
     check(file_state(state) == {"io0": 5}, "first save: %s"
