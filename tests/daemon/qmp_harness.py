@@ -7,7 +7,9 @@ check the wire format (CRLF, ASCII only), and it collects the events that
 arrive while waiting for a reply.
 
 Daemon starts build/iothreadd (or $IOTHREADD_BUILD/iothreadd) on a socket in
-a temporary directory, waits until the socket serves, and stops it again.
+a temporary directory, waits until the socket serves, and stops it again;
+every way of starting a daemon (another uid, rlimits, socket activation)
+goes through it, so that every daemon's exit status is checked.
 
 All timeouts are multiplied by $IOTHREAD_TEST_TIMEOUT_SCALE (default 1).
 They bound how long a test waits for something that should happen; no test

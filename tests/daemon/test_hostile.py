@@ -3,9 +3,10 @@
 """Hostile clients, faults and restarts (issue 7).
 
 Whatever arrives on the socket, the daemon keeps serving: an observer
-client runs query-version all along and must always be answered (a
-generous bound: this proves liveness, not speed), memory stays bounded,
-and afterwards threads and fds are back where they were.
+client runs query-version all along and must get answers while each
+hostile state holds (counted answers: this proves liveness, not speed),
+memory stays bounded, and afterwards threads and fds are back where they
+were.
 Output as the other suites.
 """
 
