@@ -1578,9 +1578,11 @@ def t_cli(ctx):
 LOG_LINE = re.compile(r"^<([0-7])>")
 
 
-def exercise(d):
-    """The same requests for every log level; returns the log as a list of
-    (priority, text)."""
+def logged(ctx, level=None):
+    """Start a daemon (at --log-level @level), make the same requests for
+    every level, stop it; returns its log as a list of (priority, text)."""
+    d = ctx.daemon(["--log-level", level] if level else [],
+                   name="log-%s" % (level or "default"))
     c = d.client()
     add(c, "io0")
     c.cmd("object-add", {"qom-type": "iothread", "id": "io0"})
@@ -1594,38 +1596,31 @@ def exercise(d):
     return [(int(ln[1]), ln[3:]) for ln in lines]
 
 
-def check_level(got, everything, level, what):
-    """@got is exactly the lines of @everything (logged at debug level)
-    up to priority @level."""
-    want = [(p, t) for p, t in everything if p <= level]
-    check(got == want, "%s logged %s, expected %s" % (what, brief(got, 600),
-                                                     brief(want, 600)))
+def check_level(ctx, level, everything, prio):
+    """At --log-level @level, the daemon logs exactly the lines of
+    @everything (logged at debug level) up to priority @prio."""
+    got = logged(ctx, level)
+    want = [(p, t) for p, t in everything if p <= prio]
+    check(got == want, "%s logged %s, expected %s"
+          % ("--log-level " + level if level else "the default level",
+             brief(got, 600), brief(want, 600)))
 
 
 @case("log-prefixes")
 def t_logs(ctx):
-    d = ctx.daemon()
-    lines = exercise(d)
-    check(lines, "nothing logged at all (start, iothreads, exit)")
-    d2 = ctx.daemon(["--log-level", "debug"], name="debug")
-    everything = exercise(d2)
+    everything = logged(ctx, "debug")
     check(any(p == 7 for p, _ in everything), "--log-level debug logged "
           "no debug line: %s" % brief(everything, 600))
-    check_level(lines, everything, 6, "the default level (info)")
+    check(logged(ctx), "nothing logged at all (start, iothreads, exit)")
+    check_level(ctx, None, everything, 6)       # info by default
 
 
 @case("log-level")
 def t_log_level(ctx):
-    everything = exercise(ctx.daemon(["--log-level", "debug"],
-                                     name="debug"))
-    check_level(exercise(ctx.daemon(["--log-level", "warning"],
-                                    name="warning")),
-                everything, 4, "--log-level warning")
-    check_level(exercise(ctx.daemon(["--log-level", "3"], name="numeric")),
-                everything, 3, "--log-level 3")
-    check_level(exercise(ctx.daemon(["--log-level", "notice"],
-                                    name="notice")),
-                everything, 5, "--log-level notice")
+    everything = logged(ctx, "debug")
+    check_level(ctx, "warning", everything, 4)
+    check_level(ctx, "3", everything, 3)
+    check_level(ctx, "notice", everything, 5)
 
 
 if __name__ == "__main__":
