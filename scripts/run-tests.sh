@@ -60,6 +60,10 @@ for t in "$@"; do
         fail "$t ended without a summary line (exit status $rc)"
         continue
     fi
+    n_sum=$(grep -c -E "$summary_re" "$log")
+    if [ "$n_sum" -ne 1 ]; then
+        fail "$t printed $n_sum summary lines, not one"
+    fi
     set -- $line
     p=$1 f=$3 s=${5:-0}
     passed=$((passed + p))
