@@ -97,14 +97,16 @@ static void undo_creates(Daemon *d, char **created, size_t n)
 static int create_new(Daemon *d, const DaemonConfig *next, char **errp)
 {
     char **created = calloc(next->n_iothreads + 1, sizeof(*created));
+    long old_max = registry_get_max(d->registry);
     size_t n = 0;
     int ret = 0;
 
     if (!created) {
         return error_fail(errp, -ENOMEM, "out of memory");
     }
-    registry_set_max(d->registry, registry_get_max(d->registry) +
-                                      (long)next->n_iothreads);
+    /* Room for the new ones before the old ones go; restored below if
+     * this fails, set to the new limit by reload() if it does not. */
+    registry_set_max(d->registry, old_max + (long)next->n_iothreads);
     for (size_t i = 0; i < next->n_iothreads && ret == 0; i++) {
         const IOThreadConfig *c = &next->iothreads[i];
 
@@ -118,6 +120,7 @@ static int create_new(Daemon *d, const DaemonConfig *next, char **errp)
     }
     if (ret < 0) {
         undo_creates(d, created, n);
+        registry_set_max(d->registry, old_max);
     }
     free(created);
     return ret;

@@ -54,8 +54,35 @@ def fails(d, code, *args, **kw):
     return err
 
 
-def iothreads(d):
+def listed(d):
+    """iothreadctl --json list, as a dict id -> entry."""
     return {e["id"]: e for e in json.loads(ok(d, "--json", "list"))}
+
+
+class Lines:
+    """The lines a child writes to its stdout pipe, read with a deadline
+    (readline() on the pipe would wait for ever if the line never comes)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.fd = proc.stdout.fileno()
+        self.buf = b""
+
+    def next(self, what, timeout=None):
+        deadline = time.monotonic() + (scaled(10) if timeout is None
+                                       else timeout)
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            r = select.select([self.fd], [], [], max(0, left))[0]
+            if not r:
+                check(timeout is not None, "no line from %s in %.0fs"
+                      % (what, scaled(10)))
+                return None
+            chunk = os.read(self.fd, 65536)
+            check(chunk, "%s closed its output after %r" % (what, self.buf))
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
 
 
 @case("list-info-get")
@@ -87,13 +114,13 @@ def t_mutations(ctx):
     out = ok(d, "add", "io1", "--poll-max-ns", "2000", "--thread-pool-min",
              "1", "--thread-pool-max", "2", "--fdmon", "epoll")
     check(out == "", "add printed %r" % out)
-    e = iothreads(d)["io1"]
+    e = listed(d)["io1"]
     check((e["poll-max-ns"], e["thread-pool-min"], e["thread-pool-max"],
            e["fdmon"]) == (2000, 1, 2, "epoll"), "after add: %r" % e)
     # one atomic request: (1,2) -> (3,4)
     check(ok(d, "set", "io1", "--thread-pool-min", "3", "--thread-pool-max",
              "4", "--poll-grow", "3") == "", "set printed")
-    e = iothreads(d)["io1"]
+    e = listed(d)["io1"]
     check((e["thread-pool-min"], e["thread-pool-max"], e["poll-grow"]) ==
           (3, 4, 3), "after set: %r" % e)
     err = fails(d, 2, "set", "io1")
@@ -101,7 +128,7 @@ def t_mutations(ctx):
     err = fails(d, 1, "add", "io1")
     check("'io1'" in err, "error does not name the object: %r" % err)
     check(ok(d, "del", "io1") == "", "del printed")
-    check("io1" not in iothreads(d), "io1 still there")
+    check("io1" not in listed(d), "io1 still there")
     err = fails(d, 1, "del", "io1")
     check("'io1'" in err, err)
 
@@ -120,7 +147,7 @@ def t_errors(ctx):
     fails(d, 2, "set", "io0", "--fdmon", "poll")
     fails(d, 2, "list", "--raw")
     fails(d, 2, "--json=ugly", "list")
-    check(set(iothreads(d)) == {"io0"}, "a failed command changed things")
+    check(set(listed(d)) == {"io0"}, "a failed command changed things")
     st, out, err = run(d, "--help")
     check(st == 0 and "Exit status" in out and "pin ID CPULIST" in out,
           "--help")
@@ -134,8 +161,8 @@ def t_down(ctx):
     # IOTHREADCTL_SOCKET is honoured
     d = ctx.daemon()
     p = subprocess.run([ctl_binary(), "status"], capture_output=True,
-                       text=True, env=dict(os.environ,
-                                           IOTHREADCTL_SOCKET=d.sock))
+                       text=True, timeout=scaled(30),
+                       env=dict(os.environ, IOTHREADCTL_SOCKET=d.sock))
     check(p.returncode == 0 and "pid:" in p.stdout, "IOTHREADCTL_SOCKET: %r"
           % (p.stdout + p.stderr))
 
@@ -149,10 +176,17 @@ def t_protocol(ctx):
     srv.bind(path)
     srv.listen(1)
 
+    srv.settimeout(scaled(10))
+
     def serve():
         c, _ = srv.accept()
+        c.settimeout(scaled(10))
         c.sendall(b"hello, I am not QMP\r\n")
-        time.sleep(1)
+        try:
+            while c.recv(4096):         # until iothreadctl hangs up
+                pass
+        except OSError:
+            pass
         c.close()
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -166,12 +200,12 @@ def t_protocol(ctx):
 def t_pin(ctx):
     d = ctx.daemon(["--object", "iothread,id=io0"])
     cpus = sorted(os.sched_getaffinity(0))
-    tid = iothreads(d)["io0"]["thread-id"]
+    tid = listed(d)["io0"]["thread-id"]
     ok(d, "pin", "io0", str(cpus[0]))
     check(thread_cpus_allowed(d.pid, tid) == str(cpus[0]),
           "Cpus_allowed_list %r" % thread_cpus_allowed(d.pid, tid))
     ok(d, "pin", "io0", "r")
-    want = iothreads(d)["io0"]["cpu-affinity"]
+    want = listed(d)["io0"]["cpu-affinity"]
     check(thread_cpus_allowed(d.pid, tid) == want,
           "after r: %r vs %r" % (thread_cpus_allowed(d.pid, tid), want))
     if len(cpus) > 1:
@@ -195,10 +229,13 @@ def t_stats(ctx):
     js = json.loads(ok(d, "--json", "stats"))
     check({e["id"] for e in js} == {"io0", "io1"}, "json stats")
     p = subprocess.Popen([ctl_binary(), "-s", d.sock, "--json", "stats",
-                          "--watch=0.2"], stdout=subprocess.PIPE, text=True)
-    lines = [p.stdout.readline() for _ in range(3)]
-    p.terminate()
-    p.wait()
+                          "--watch=0.2"], stdout=subprocess.PIPE)
+    out = Lines(p)
+    try:
+        lines = [out.next("stats --watch") for _ in range(3)]
+    finally:
+        p.terminate()
+        p.wait(scaled(10))
     samples = [json.loads(x) for x in lines]
     check(all(len(s["iothreads"]) == 2 for s in samples),
           "watch samples %r" % samples)
@@ -213,12 +250,12 @@ def t_daemon_verbs(ctx):
     check(st["pid"] == d.pid and st["iothreads"] == 1, "status %r" % st)
     ctx.write("c.json", '{"iothreads": [{"id": "a"}, {"id": "b"}]}\n')
     check(ok(d, "reload") == "", "reload printed")
-    check(set(iothreads(d)) == {"a", "b"}, "reload not applied")
+    check(set(listed(d)) == {"a", "b"}, "reload not applied")
     ctx.write("c.json", '{"iothreads": [{"id": "a", "bogus": 1}]}\n')
     err = fails(d, 1, "reload")
     check("bogus" in err, err)
     check(ok(d, "quit") == "", "quit printed")
-    check(d.wait() == 0, "daemon exit status")
+    d.wait_exit(0)
 
 
 @case("qmp-and-shell")
@@ -229,7 +266,7 @@ def t_qmp(ctx):
     check(json.loads(ok(d, "qmp", "qom-get", "path=io0",
                         "property=poll-max-ns")) == 32768, "key=value")
     ok(d, "qmp", "iothread-set", '{"id": "io0", "poll-max-ns": 5}')
-    check(iothreads(d)["io0"]["poll-max-ns"] == 5, "JSON arguments")
+    check(listed(d)["io0"]["poll-max-ns"] == 5, "JSON arguments")
     fails(d, 1, "qmp", "no-such-command")
     out = ok(d, "shell", input="query-status\n# comment\n"
              "iothread-set id=io0 poll-grow=2\nqom-get path=io0 "
@@ -241,16 +278,39 @@ def t_qmp(ctx):
 def t_monitor(ctx):
     d = ctx.daemon()
     p = subprocess.Popen([ctl_binary(), "-s", d.sock, "monitor"],
-                         stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5 * scaled(1))
-    ok(d, "add", "io5")
-    line = p.stdout.readline()
-    ev = json.loads(line)
-    check(ev["event"] == "IOTHREAD_CREATED" and ev["data"]["id"] == "io5",
-          "event %r" % ev)
-    ok(d, "quit")
-    check(p.wait(scaled(10)) == 0, "monitor exit status when the daemon "
-          "goes away")
+                         stdout=subprocess.PIPE)
+    out = Lines(p)
+    try:
+        # The monitor sees events once it has negotiated, which nothing
+        # outside shows: add iothreads until it reports one.
+        first = None
+        for i in range(100):
+            ok(d, "add", "early%d" % i)
+            first = out.next("monitor", timeout=0.2)
+            if first is not None:
+                break
+        check(first is not None, "the monitor printed no event")
+        ev = json.loads(first)
+        check(ev["event"] == "IOTHREAD_CREATED" and
+              re.fullmatch(r"early\d+", ev["data"]["id"]), "event %r" % ev)
+        # From now on it gets every event, in order.
+        ok(d, "add", "io5")
+        ok(d, "del", "io5")
+        seen = []
+        while len(seen) < 2:
+            ev = json.loads(out.next("monitor"))
+            if ev["data"]["id"] == "io5":
+                seen.append(ev["event"])
+        check(seen == ["IOTHREAD_CREATED", "IOTHREAD_DELETED"],
+              "events %r" % seen)
+        ok(d, "quit")
+        d.wait_exit(0)
+        check(p.wait(scaled(10)) == 0, "monitor exit status when the "
+              "daemon goes away")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 @case("top-in-a-pty")
@@ -270,9 +330,7 @@ def t_top(ctx):
                 break
     check(b"topio" in out, "no iothread row: %r" % out[-300:])
     check(b"CPU%" in out and b"POLL-HIT%" in out, "no header")
-    os.write(fd, b"w")      # sort by wake-ups, still running
-    time.sleep(0.3)
-    os.write(fd, b"q")
+    os.write(fd, b"wq")     # sort by wake-ups (read one key at a time), quit
     deadline = time.monotonic() + scaled(10)
     while time.monotonic() < deadline:
         r, _, _ = select.select([fd], [], [], 0.2)

@@ -3,8 +3,16 @@
 """The test-case runner shared by the daemon's Python suites.
 
 A suite registers cases with @case(name); main() runs them (or those whose
-names contain a command-line FILTER) and prints "ok - NAME" / "not ok -
-NAME: reason" lines and "N passed, M failed" last.
+names contain a command-line FILTER) and prints "ok - NAME", "not ok -
+NAME: reason" or "ok - NAME # SKIP reason" lines and "N passed, N failed,
+N skipped" last.
+
+Each case runs under a watchdog (IOTHREAD_TEST_CASE_TIMEOUT seconds,
+default 120, times IOTHREAD_TEST_TIMEOUT_SCALE): a case that hangs fails
+with its name and where it hung, its daemons are killed, and the run goes
+on.  Every daemon a case started must end with the status the case
+expected (0 after SIGTERM unless it said otherwise): a crash, a non-zero
+exit or a daemon that needs SIGKILL fails the case.
 """
 
 import os
@@ -14,14 +22,21 @@ import signal
 import socket
 import sys
 import tempfile
+import traceback
 
-from qmp_harness import REPO_ROOT, Daemon, TestFailure
+from qmp_harness import (  # noqa: F401 - how() is re-exported
+    REPO_ROOT, Daemon, TestFailure, how, scaled, unprivileged_uid)
 
 CASES = []
 
 
 class Skip(Exception):
     pass
+
+
+class CaseTimeout(BaseException):
+    """Raised in the main thread by the per-case watchdog.  A BaseException
+    so that no `except Exception` in a case can swallow it."""
 
 
 def case(name):
@@ -38,6 +53,7 @@ class Ctx:
         self.dir = tmpdir
         self.sock = os.path.join(tmpdir, "qmp.sock")
         self.daemons = []
+        self.uid = None             # see unprivileged()
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -46,10 +62,32 @@ class Ctx:
         p = self.path(name)
         with open(p + ".tmp", "w") as f:
             f.write(text)
+        self._own(p + ".tmp")
         os.rename(p + ".tmp", p)      # atomic, as an editor would save
         return p
 
+    def mkdir(self, name, mode=0o700):
+        p = self.path(name)
+        os.mkdir(p, mode)
+        self._own(p)
+        return p
+
+    def _own(self, p):
+        if self.uid is not None:
+            os.chown(p, self.uid, self.uid)
+
+    def unprivileged(self):
+        """For a case that needs permissions to apply, which root passes
+        all: as root, the case's daemons run as an unused uid that owns
+        the case's directory and what write() and mkdir() make in it.
+        Returns that uid (None when not root: we are unprivileged)."""
+        self.uid = unprivileged_uid()
+        if self.uid is not None:
+            self.give_to(self.uid)
+        return self.uid
+
     def daemon(self, args=(), env=None, sock=None, start=True, **kw):
+        kw.setdefault("user", self.uid)
         d = Daemon(self.dir, args=args, env=env, sock=sock,
                    name=kw.pop("name", "daemon%d" % len(self.daemons)
                                if self.daemons else "daemon"), **kw)
@@ -58,7 +96,11 @@ class Ctx:
             d.launch()
         return d
 
-
+    def give_to(self, uid):
+        """Let @uid (a daemon started with user=@uid) use the case's
+        directory: socket, state and log files live there."""
+        os.chown(self.dir, uid, uid)
+        os.chmod(self.dir, 0o700)
 
 
 # ---------------------------------------------------------------------------
@@ -74,26 +116,51 @@ def make_tmpdir():
     return tempfile.mkdtemp(prefix="iothreadd-t-", dir=base)
 
 
-def how(status):
-    if status >= 0:
-        return "status %d" % status
+def case_timeout():
     try:
-        return "signal %s" % signal.Signals(-status).name
+        limit = float(os.environ.get("IOTHREAD_TEST_CASE_TIMEOUT", "120"))
     except ValueError:
-        return "signal %d" % -status
+        limit = 120.0
+    return scaled(limit if limit > 0 else 120.0)
+
+
+def _on_alarm(signum, frame):
+    raise CaseTimeout()
+
+
+def where_hung(tb):
+    """The innermost frame of traceback @tb outside this file and the
+    standard library."""
+    frames = [f for f in traceback.extract_tb(tb)
+              if f.filename != __file__ and f.filename.startswith("/")
+              and "/lib/python" not in f.filename]
+    if not frames:
+        return "?"
+    f = frames[-1]
+    return "%s:%d in %s()" % (os.path.basename(f.filename), f.lineno, f.name)
 
 
 def run_case(name, fn):
+    """Runs one case; returns "pass", "fail" or "skip"."""
     tmp = make_tmpdir()
     ctx = Ctx(tmp)
     reason, skip = None, None
+    limit = case_timeout()
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
-        fn(ctx)
-        for d in ctx.daemons:
-            for c in d.clients:
-                c.check_wire()
+        try:
+            fn(ctx)
+            for d in ctx.daemons:
+                for c in d.clients:
+                    c.check_wire()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except CaseTimeout:
+        reason = "timed out after %g s (hung at %s)" % (
+            limit, where_hung(sys.exc_info()[2]))
     except Skip as e:
-        skip = str(e)
+        skip = str(e) or "no reason given"
     except TestFailure as e:
         reason = str(e)
     except (socket.timeout, TimeoutError) as e:
@@ -101,27 +168,31 @@ def run_case(name, fn):
     except EOFError as e:
         reason = str(e) or "connection closed"
     except Exception as e:              # a bug here or an unexpected reply
-        reason = "%s: %s" % (type(e).__name__, e)
+        reason = "%s: %s (at %s)" % (type(e).__name__, e,
+                                     where_hung(sys.exc_info()[2]))
     finally:
-        if reason is not None:
-            for d in ctx.daemons:
-                st = d.proc.poll() if d.proc is not None else None
-                if st is not None and st != 0:
-                    reason += " [%s had exited: %s]" % (d.name, how(st))
+        signal.signal(signal.SIGALRM, old)
+    if reason is not None:
         for d in ctx.daemons:
-            try:
-                d.stop()
-            except Exception as e:
-                reason = reason or "stopping the daemon: %s" % e
+            st = d.proc.poll() if d.proc is not None else None
+            if st is not None and st != d.expect_status:
+                reason += " [%s had exited: %s]" % (d.name, how(st))
+    for d in ctx.daemons:
+        try:
+            d.stop()
+            problem = d.exit_problem()
+        except Exception as e:          # noqa: BLE001 - reported
+            problem = "stopping %s: %s" % (d.name, e)
+        if problem and reason is None:
+            reason = problem
     if reason is None:
         for d in ctx.daemons:
             m = SANITIZER.search(d.stderr())
             if m:
-                reason = "sanitizer report on stderr: %s" % m.group(0)
+                reason = "sanitizer report on %s's stderr: %s" % (
+                    d.name, m.group(0))
                 break
-    if reason is None:
-        print("ok - %s%s" % (name, " # SKIP " + skip if skip else ""))
-    else:
+    if reason is not None:
         print("not ok - %s: %s" % (name, reason.replace("\n", "\\n")))
         for d in ctx.daemons:
             tail = d.stderr_tail()
@@ -129,9 +200,15 @@ def run_case(name, fn):
                 print("#   %s stderr (last %d lines):" % (d.name, len(tail)))
                 for ln in tail:
                     print("#     " + ln)
+    elif skip is not None:
+        print("ok - %s # SKIP %s" % (name, skip.replace("\n", " ")))
+    else:
+        print("ok - %s" % name)
     sys.stdout.flush()
     shutil.rmtree(tmp, ignore_errors=True)
-    return reason is None
+    if reason is not None:
+        return "fail"
+    return "skip" if skip is not None else "pass"
 
 
 def main():
@@ -139,12 +216,10 @@ def main():
     filters = sys.argv[1:]
     selected = [(n, f) for n, f in CASES
                 if not filters or any(x in n for x in filters)]
-    passed = failed = 0
+    counts = {"pass": 0, "fail": 0, "skip": 0}
     for name, fn in selected:
-        if run_case(name, fn):
-            passed += 1
-        else:
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
+        counts[run_case(name, fn)] += 1
+    print("%d passed, %d failed, %d skipped"
+          % (counts["pass"], counts["fail"], counts["skip"]))
     sys.stdout.flush()
-    return 1 if failed or not selected else 0
+    return 1 if counts["fail"] or not selected else 0

@@ -7,7 +7,9 @@ check the wire format (CRLF, ASCII only), and it collects the events that
 arrive while waiting for a reply.
 
 Daemon starts build/iothreadd (or $IOTHREADD_BUILD/iothreadd) on a socket in
-a temporary directory, waits until the socket serves, and stops it again.
+a temporary directory, waits until the socket serves, and stops it again;
+every way of starting a daemon (another uid, rlimits, socket activation)
+goes through it, so that every daemon's exit status is checked.
 
 All timeouts are multiplied by $IOTHREAD_TEST_TIMEOUT_SCALE (default 1).
 They bound how long a test waits for something that should happen; no test
@@ -292,48 +294,89 @@ class QMPClient:
             self.violations[:3]))
 
 
+def how(status):
+    """A process's exit status in words: "status 1", "signal SIGSEGV"."""
+    if status is None:
+        return "no exit status (still running)"
+    if status >= 0:
+        return "status %d" % status
+    try:
+        return "signal %s" % signal.Signals(-status).name
+    except ValueError:
+        return "signal %d" % -status
+
+
 class Daemon:
-    """One iothreadd process on DIR/qmp.sock (or @sock)."""
+    """One iothreadd process on DIR/qmp.sock (or @sock).
+
+    Every way the tests start a daemon goes through here: @launcher is an
+    argv prefix (systemd-socket-activate ...), @user a uid to run as (the
+    tests run as root and need an unprivileged daemon), @extra_rlimits
+    (resource, soft) pairs set for the child only.
+
+    The exit status is part of every case: stop() ends the daemon with
+    SIGTERM and exit_problem() says what was wrong if it did not exit with
+    @expect_status (0 unless the case said otherwise with wait_exit()),
+    or had to be killed.
+    """
 
     def __init__(self, tmpdir, args=(), env=None, sock=None, name="daemon",
-                 socket_arg=True):
+                 socket_arg=True, launcher=(), user=None, rlimits=()):
         self.tmpdir = tmpdir
         self.sock = sock or os.path.join(tmpdir, "qmp.sock")
         self.args = list(args)
         self.env = dict(os.environ)
-        self.env.pop("IOTHREADD_SOCKET", None)
-        self.env.pop("NOTIFY_SOCKET", None)
-        self.env.pop("WATCHDOG_USEC", None)
-        self.env.pop("LISTEN_FDS", None)
-        self.env.pop("LISTEN_PID", None)
+        for k in ("IOTHREADD_SOCKET", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                  "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
+                  "LISTEN_FDNAMES"):
+            self.env.pop(k, None)
         if env:
             self.env.update(env)
         self.name = name
         self.socket_arg = socket_arg
+        self.launcher = list(launcher)
+        self.user = user
+        self.rlimits = list(rlimits)
         self.stderr_path = os.path.join(tmpdir, name + ".stderr")
         self.stdout_path = os.path.join(tmpdir, name + ".stdout")
         self.proc = None
         self.clients = []
         self._files = []
+        self.expect_status = 0
+        self.sigterm_sent = False   # by stop()
+        self.killed = False         # stop() had to use SIGKILL
 
     @property
     def pid(self):
         return self.proc.pid
 
-    def start(self):
+    def command(self):
         binary = daemon_binary()
         if not os.path.exists(binary):
             raise TestFailure("daemon binary %s does not exist" % binary)
-        argv = [binary]
+        argv = self.launcher + [binary]
         if self.socket_arg:
             argv += ["--socket", self.sock]
-        argv += self.args
+        return argv + self.args
+
+    def _child_setup(self):
+        import resource
+        for res, soft in self.rlimits:
+            hard = resource.getrlimit(res)[1]
+            resource.setrlimit(res, (soft, hard))
+
+    def start(self):
+        argv = self.command()
         err = open(self.stderr_path, "wb")
         out = open(self.stdout_path, "wb")
         self._files = [err, out]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=err,
-                                     env=self.env, close_fds=True)
+        kw = {}
+        if self.user is not None:
+            kw = {"user": self.user, "group": self.user, "extra_groups": []}
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            env=self.env, close_fds=True,
+            preexec_fn=self._child_setup if self.rlimits else None, **kw)
         return self
 
     def wait_ready(self, timeout=None):
@@ -343,8 +386,8 @@ class Daemon:
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise TestFailure("daemon exited with status %s before "
-                                  "serving" % self.proc.returncode)
+                raise TestFailure("daemon exited with %s before serving"
+                                  % how(self.proc.returncode))
             try:
                 c = QMPClient(self.sock, timeout=max(0.5, deadline -
                                                      time.monotonic()))
@@ -378,31 +421,57 @@ class Daemon:
         try:
             return self.proc.wait(t)
         except subprocess.TimeoutExpired:
-            raise TestFailure("daemon still running %.1fs later" % t)
+            raise TestFailure("%s still running %.1fs later" % (self.name, t))
+
+    def wait_exit(self, status, what=None):
+        """Wait for the exit the case caused, which must be @status (a
+        negative number for a signal, as subprocess has it)."""
+        self.expect_status = status
+        got = self.wait()
+        check(got == status, "%s%s exited with %s, expected %s"
+              % (what + ": " if what else "", self.name, how(got),
+                 how(status)))
+        return got
 
     def signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self):
-        """SIGTERM, wait, SIGKILL if needed.  Returns the exit status."""
+        """SIGTERM if still running, wait, SIGKILL if it does not exit
+        (which exit_problem() reports).  Returns the exit status."""
         for c in self.clients:
             c.close()
-        if self.proc is None:
-            for f in self._files:
-                f.close()
-            return None
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
+                self.sigterm_sent = True
                 self.proc.wait(scaled(10))
             except subprocess.TimeoutExpired:
+                self.killed = True
                 self.proc.kill()
                 self.proc.wait()
             except ProcessLookupError:
                 pass
         for f in self._files:
             f.close()
-        return self.proc.returncode
+        self._files = []
+        return None if self.proc is None else self.proc.returncode
+
+    def exit_problem(self):
+        """After stop(): what was wrong with the way the daemon ended, or
+        None."""
+        if self.proc is None:
+            return None
+        st = self.proc.returncode
+        if self.killed:
+            return ("%s did not exit within %.0fs of SIGTERM; killed with "
+                    "SIGKILL" % (self.name, scaled(10)))
+        if st != self.expect_status:
+            return "%s exited with %s%s, expected %s" % (
+                self.name, how(st),
+                " after SIGTERM" if self.sigterm_sent else " by itself",
+                how(self.expect_status))
+        return None
 
     def stderr(self):
         try:
@@ -420,6 +489,39 @@ class Daemon:
 
     def stderr_tail(self, n=15):
         return self.stderr().splitlines()[-n:]
+
+
+# What an error line of the daemon's log starts with: "<3>" in journald's
+# format, "iothreadd: " in the plain one (which has no priority).
+LOG_ERR = r"^(?:<3>|iothreadd: )"
+
+UNPRIVILEGED_UID = 4321
+
+
+def unprivileged_uid():
+    """The uid to run a daemon as when the case needs permissions to
+    apply (root passes every permission check): an unused uid as root,
+    None (run as ourselves) otherwise."""
+    return UNPRIVILEGED_UID if os.geteuid() == 0 else None
+
+
+def iothreads(c):
+    """query-iothreads over client @c as a dict id -> entry (checked: a
+    list of objects with distinct string ids)."""
+    ret = c.cmd_ok("query-iothreads")
+    check(isinstance(ret, list), "query-iothreads: not a list: %s" % brief(ret))
+    out = {}
+    for e in ret:
+        check(isinstance(e, dict) and isinstance(e.get("id"), str),
+              "query-iothreads: bad entry %s" % brief(e))
+        check(e["id"] not in out, "query-iothreads: %s twice" % e["id"])
+        out[e["id"]] = e
+    return out
+
+
+def iothread_ids(c):
+    """The ids query-iothreads lists, in its order."""
+    return list(iothreads(c))
 
 
 def run_binary(args, env=None, timeout=None):
