@@ -5,7 +5,7 @@
 
 DAEMON_MAIN       := src/daemon/main.c
 DAEMON_CORE_SRCS  := $(filter-out $(DAEMON_MAIN), \
-                       $(wildcard src/daemon/*.c src/qmp/*.c))
+                       $(wildcard src/daemon/*.c src/qmp/*.c src/common/*.c))
 DAEMON_CORE_OBJS  := $(DAEMON_CORE_SRCS:%.c=$(B)/obj/%.o)
 DAEMON_CORE       := $(B)/libiothreadd.a
 DAEMON_LIBS       := $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LIB_LIBS)

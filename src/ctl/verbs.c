@@ -10,8 +10,8 @@
 
 #include "ctl/ctl.h"
 #include "ctl/table.h"
-#include "daemon/cpulist.h"
-#include "daemon/iothread-config.h"
+#include "common/cpulist.h"
+#include "common/iothread-config.h"
 
 static int want_args(int argc, int min, int max, const char *usage)
 {

@@ -6,7 +6,7 @@
  * wording, except that a repeated key is an error here (QEMU silently
  * keeps the last value, which hides typos in long command lines).
  */
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/object-opt.h"
 
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
 
 /* As QEMU's keyval: keys (fragments) must be shorter than this. */
 #define KEY_MAX 128

@@ -11,8 +11,8 @@
 
 #include <iothread/iothread.h>
 
-#include "daemon/cpulist.h"
-#include "daemon/error.h"
+#include "common/cpulist.h"
+#include "common/error.h"
 #include "daemon/registry.h"
 
 struct IOThreadObject {

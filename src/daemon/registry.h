@@ -17,7 +17,7 @@
 #include <iothread/aio.h>
 #include <iothread/thread-pool.h>
 
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
 
 typedef struct Registry Registry;
 typedef struct IOThreadObject IOThreadObject;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/service.h"

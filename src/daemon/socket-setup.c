@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/socket-setup.h"
 
 char *default_socket_path(void)

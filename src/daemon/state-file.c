@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/config-file.h"
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/state-file.h"
 
 static json_t *state_json(Registry *r)

@@ -14,8 +14,8 @@
 
 #include "../harness.h"
 
-#include "daemon/cpulist.h"
-#include "daemon/iothread-config.h"
+#include "common/cpulist.h"
+#include "common/iothread-config.h"
 
 static char *avail_str(void)
 {

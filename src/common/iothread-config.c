@@ -5,8 +5,8 @@
  * Validation stages all changes in a copy and commits them only when
  * everything passed, so a rejected request never half-applies.
  */
-#include "daemon/error.h"
-#include "daemon/iothread-config.h"
+#include "common/error.h"
+#include "common/iothread-config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/cpulist.h"
+#include "common/cpulist.h"
 
 const IOThreadPropInfo iothread_props[] = {
     {"poll-max-ns", "int",

@@ -4,8 +4,8 @@
  * cpulist.h for the grammar.  Kept apart from the IOThread code so that the
  * parser can be tested on its own, against this machine's real affinity.
  */
-#include "daemon/error.h"
-#include "daemon/cpulist.h"
+#include "common/error.h"
+#include "common/cpulist.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -14,9 +14,9 @@
 
 #include <iothread/thread-pool.h>
 
-#include "daemon/cpulist.h"
+#include "common/cpulist.h"
 #include "daemon/daemon.h"
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
 #include "daemon/log.h"
 
 typedef enum { ARG_STR, ARG_INT, ARG_BOOL, ARG_ANY } ArgType;
