@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * IOThread settings: defaults, validation and JSON conversion shared by
- * every way of creating or changing an IOThread (see iothread-config.h).
- * Validation stages all changes in a copy and commits them only when
- * everything passed, so a rejected request never half-applies.
+ * every way of creating or changing an IOThread (see iothread-config.h),
+ * all driven by the property table (iothread-props.h).  Validation stages
+ * all changes in a copy and commits them only when everything passed, so
+ * a rejected request never half-applies.
  */
 #include "common/error.h"
 #include "common/iothread-config.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,61 +18,23 @@
 
 #include "common/cpulist.h"
 
+const char *const iothread_fdmon_names[] = {
+    "auto", "io_uring", "epoll", "poll", NULL,
+};
+
+#define IOTHREAD_PROP_QOM_TYPE_INT "int"
+#define IOTHREAD_PROP_QOM_TYPE_CPULIST "str"
+#define IOTHREAD_PROP_QOM_TYPE_ENUM "str"
+#define IOTHREAD_PROP_ROW_(name, kind, field, min, max, def, runtime, cli,  \
+                           arg, choices, desc, apply)                       \
+    {name, IOTHREAD_PROP_##kind, IOTHREAD_PROP_QOM_TYPE_##kind,             \
+     offsetof(IOThreadConfig, field), min, max, def, runtime, cli, arg,     \
+     choices, desc},
+
 const IOThreadPropInfo iothread_props[] = {
-    {"poll-max-ns", "int",
-     "maximum time in ns to busy-poll before blocking (0 = no polling)"},
-    {"poll-grow", "int",
-     "factor by which the polling time grows (0 = default, 2)"},
-    {"poll-shrink", "int",
-     "divisor by which the polling time shrinks (0 = reset to 0)"},
-    {"aio-max-batch", "int",
-     "maximum requests an I/O engine submits in one batch (0 = default)"},
-    {"thread-pool-min", "int", "minimum number of thread pool workers"},
-    {"thread-pool-max", "int", "maximum number of thread pool workers"},
-    {"cpu-affinity", "str",
-     "CPUs the thread may run on, e.g. \"0-3,^2\" (\"\" = not pinned)"},
-    {"fdmon", "str",
-     "fd monitor back-end: auto, io_uring, epoll or poll (creation only)"},
-    {NULL, NULL, NULL},
+    IOTHREAD_PROPERTIES(IOTHREAD_PROP_ROW_)
+    {NULL, 0, NULL, 0, 0, 0, 0, false, NULL, NULL, NULL, NULL},
 };
-
-/* The integer properties: where they live and their upper bound. */
-typedef struct IntProp {
-    const char *name;
-    size_t offset;
-    int64_t max;
-} IntProp;
-
-static const IntProp int_props[] = {
-    {"poll-max-ns", offsetof(IOThreadConfig, poll_max_ns), INT64_MAX},
-    {"poll-grow", offsetof(IOThreadConfig, poll_grow), INT64_MAX},
-    {"poll-shrink", offsetof(IOThreadConfig, poll_shrink), INT64_MAX},
-    {"aio-max-batch", offsetof(IOThreadConfig, aio_max_batch), INT64_MAX},
-    /* QEMU's range, although no pool gets that many threads: the worker
-     * count is capped where it is applied. */
-    {"thread-pool-min", offsetof(IOThreadConfig, thread_pool_min), INT64_MAX},
-    {"thread-pool-max", offsetof(IOThreadConfig, thread_pool_max), INT64_MAX},
-};
-
-static const IntProp *int_prop_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(int_props) / sizeof(int_props[0]); i++) {
-        if (strcmp(int_props[i].name, name) == 0) {
-            return &int_props[i];
-        }
-    }
-    return NULL;
-}
-
-static int64_t *int_prop_ptr(IOThreadConfig *c, const IntProp *ip)
-{
-    return (int64_t *)((char *)c + ip->offset);
-}
-
-static int64_t int_prop_value(const IOThreadConfig *c, const IntProp *ip)
-{
-    return *(const int64_t *)((const char *)c + ip->offset);
-}
 
 const IOThreadPropInfo *iothread_prop_find(const char *name)
 {
@@ -84,19 +46,82 @@ const IOThreadPropInfo *iothread_prop_find(const char *name)
     return NULL;
 }
 
+const IOThreadPropInfo *iothread_prop_find_cli(const char *option)
+{
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        if (strcmp(p->cli, option) == 0) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+int iothread_prop_choice(const IOThreadPropInfo *p, const char *name)
+{
+    for (int i = 0; p->choices && p->choices[i]; i++) {
+        if (strcmp(p->choices[i], name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *iothread_prop_choices_text(const IOThreadPropInfo *p,
+                                       const char *sep, const char *last_sep,
+                                       char *buf, size_t len)
+{
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; p->choices && p->choices[i] && n < len; i++) {
+        const char *s = i == 0 ? "" : p->choices[i + 1] ? sep : last_sep;
+        int w = snprintf(buf + n, len - n, "%s%s", s, p->choices[i]);
+
+        if (w < 0) {
+            break;
+        }
+        n += (size_t)w;
+    }
+    return buf;
+}
+
+static int64_t *int_field(IOThreadConfig *c, const IOThreadPropInfo *p)
+{
+    return (int64_t *)((char *)c + p->offset);
+}
+
+static int *enum_field(IOThreadConfig *c, const IOThreadPropInfo *p)
+{
+    return (int *)((char *)c + p->offset);
+}
+
+int64_t iothread_config_int(const IOThreadConfig *c,
+                            const IOThreadPropInfo *p)
+{
+    return *(const int64_t *)((const char *)c + p->offset);
+}
+
+static int enum_value(const IOThreadConfig *c, const IOThreadPropInfo *p)
+{
+    return *(const int *)((const char *)c + p->offset);
+}
+
 void iothread_config_init(IOThreadConfig *c)
 {
     memset(c, 0, sizeof(*c));
-    c->id = NULL;
-    c->poll_max_ns = IOTHREAD_POLL_MAX_NS_DEFAULT;
-    c->poll_grow = 0;
-    c->poll_shrink = 0;
-    c->aio_max_batch = 0;
-    c->thread_pool_min = IOTHREAD_THREAD_POOL_MIN_DEFAULT;
-    c->thread_pool_max = IOTHREAD_THREAD_POOL_MAX_DEFAULT;
-    c->cpu_affinity = NULL;
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        switch (p->kind) {
+        case IOTHREAD_PROP_INT:
+            *int_field(c, p) = p->def;
+            break;
+        case IOTHREAD_PROP_ENUM:
+            *enum_field(c, p) = (int)p->def;
+            break;
+        case IOTHREAD_PROP_CPULIST:
+            break; /* NULL: not pinned */
+        }
+    }
     CPU_ZERO(&c->affinity);
-    c->fdmon = AIO_FDMON_AUTO;
 }
 
 void iothread_config_cleanup(IOThreadConfig *c)
@@ -149,16 +174,131 @@ bool iothread_id_valid(const char *id)
     return true;
 }
 
+/* A change being validated: the values go to @t, the new cpulist (owned
+ * here until the commit) beside it. */
+typedef struct Staged {
+    IOThreadConfig t;   /* shallow: strings stay owned by the original */
+    bool affinity_set;
+    char *new_affinity; /* NULL: unpinned */
+    cpu_set_t new_set;
+} Staged;
+
+static int stage_int(Staged *st, const IOThreadPropInfo *p, json_t *val,
+                     char **errp)
+{
+    json_int_t v;
+
+    if (!json_is_integer(val)) {
+        return error_fail(errp, -EINVAL, "Invalid parameter type for '%s', "
+                          "expected: integer", p->name);
+    }
+    v = json_integer_value(val);
+    if (v < p->min || v > p->max) {
+        return error_fail(errp, -EINVAL, "%s value must be in range "
+                          "[%" PRId64 ", %" PRId64 "]", p->name, p->min,
+                          p->max);
+    }
+    *int_field(&st->t, p) = v;
+    return 0;
+}
+
+static int stage_cpulist(Staged *st, const IOThreadPropInfo *p, json_t *val,
+                         char **errp)
+{
+    const char *s;
+    char *err = NULL;
+
+    if (!json_is_string(val)) {
+        return error_fail(errp, -EINVAL, "Invalid parameter type for '%s', "
+                          "expected: string", p->name);
+    }
+    s = json_string_value(val);
+    free(st->new_affinity);
+    st->new_affinity = NULL;
+    st->affinity_set = true;
+    if (!*s) {
+        return 0; /* "": not pinned */
+    }
+    if (cpulist_parse(s, &st->new_set, &err) < 0) {
+        error_setf(errp, "Parameter '%s' has an invalid value: %s", p->name,
+                   err ? err : s);
+        free(err);
+        return -EINVAL;
+    }
+    st->new_affinity = cpulist_format(&st->new_set);
+    if (!st->new_affinity) {
+        return error_fail(errp, -ENOMEM, "Out of memory");
+    }
+    return 0;
+}
+
+static int stage_enum(Staged *st, const IOThreadPropInfo *p, json_t *val,
+                      char **errp)
+{
+    char names[128];
+    int i;
+
+    if (!json_is_string(val)) {
+        return error_fail(errp, -EINVAL, "Invalid parameter type for '%s', "
+                          "expected: string", p->name);
+    }
+    i = iothread_prop_choice(p, json_string_value(val));
+    if (i < 0) {
+        return error_fail(errp, -EINVAL, "Parameter '%s' expects one of %s",
+                          p->name,
+                          iothread_prop_choices_text(p, ", ", ", ", names,
+                                                     sizeof(names)));
+    }
+    *enum_field(&st->t, p) = i;
+    return 0;
+}
+
+/* Validate and stage one member of a request. */
+static int stage_one(Staged *st, const char *key, json_t *val, bool creating,
+                     char **errp)
+{
+    const IOThreadPropInfo *p = iothread_prop_find(key);
+
+    if (!p) {
+        return error_fail(errp, -EINVAL, "Parameter '%s' is unexpected", key);
+    }
+    if (!p->runtime && !creating) {
+        return error_fail(errp, -EINVAL, "Property '%s' can only be set when "
+                          "the iothread is created", p->name);
+    }
+    switch (p->kind) {
+    case IOTHREAD_PROP_INT:
+        return stage_int(st, p, val, errp);
+    case IOTHREAD_PROP_CPULIST:
+        return stage_cpulist(st, p, val, errp);
+    case IOTHREAD_PROP_ENUM:
+        return stage_enum(st, p, val, errp);
+    }
+    return -EINVAL;
+}
+
+/* The rules that tie properties together, on the staged result. */
+static int check_combination(const IOThreadConfig *t, char **errp)
+{
+    if (t->thread_pool_max < 1) {
+        return error_fail(errp, -EINVAL,
+                          "thread-pool-max must be at least 1");
+    }
+    if (t->thread_pool_min > t->thread_pool_max) {
+        return error_fail(errp, -EINVAL, "thread-pool-min (%" PRId64 ") must "
+                          "not be greater than thread-pool-max (%" PRId64 ")",
+                          t->thread_pool_min, t->thread_pool_max);
+    }
+    return 0;
+}
+
 int iothread_config_apply(IOThreadConfig *c, json_t *props, bool creating,
                           char **errp)
 {
-    IOThreadConfig t;
-    bool affinity_set = false;
-    char *new_affinity = NULL;
-    cpu_set_t new_set;
+    Staged st = {.t = *c};
     const char *key;
     json_t *val;
-    int ret = -EINVAL;
+    int ret = 0;
 
     if (errp) {
         *errp = NULL;
@@ -167,124 +307,52 @@ int iothread_config_apply(IOThreadConfig *c, json_t *props, bool creating,
         return 0;
     }
     if (!json_is_object(props)) {
-        error_setf(errp, "Invalid parameter type, expected: object");
-        return -EINVAL;
+        return error_fail(errp, -EINVAL,
+                          "Invalid parameter type, expected: object");
     }
-
-    t = *c; /* shallow: the strings stay owned by *c until the commit */
-    CPU_ZERO(&new_set);
+    CPU_ZERO(&st.new_set);
     json_object_foreach(props, key, val) {
-        const IntProp *ip = int_prop_find(key);
-
-        if (ip) {
-            json_int_t v;
-
-            if (!json_is_integer(val)) {
-                error_setf(errp, "Invalid parameter type for '%s', expected: "
-                          "integer", key);
-                goto fail;
-            }
-            v = json_integer_value(val);
-            if (v < 0 || v > ip->max) {
-                error_setf(errp, "%s value must be in range [0, %" PRId64 "]",
-                          key, ip->max);
-                goto fail;
-            }
-            *int_prop_ptr(&t, ip) = v;
-        } else if (strcmp(key, "cpu-affinity") == 0) {
-            const char *s;
-            char *err = NULL;
-
-            if (!json_is_string(val)) {
-                error_setf(errp, "Invalid parameter type for '%s', expected: "
-                          "string", key);
-                goto fail;
-            }
-            s = json_string_value(val);
-            free(new_affinity);
-            new_affinity = NULL;
-            affinity_set = true;
-            if (!*s) {
-                continue; /* "": not pinned */
-            }
-            if (cpulist_parse(s, &new_set, &err) < 0) {
-                error_setf(errp, "Parameter 'cpu-affinity' has an invalid "
-                          "value: %s", err ? err : s);
-                free(err);
-                goto fail;
-            }
-            new_affinity = cpulist_format(&new_set);
-            if (!new_affinity) {
-                error_setf(errp, "Out of memory");
-                ret = -ENOMEM;
-                goto fail;
-            }
-        } else if (strcmp(key, "fdmon") == 0) {
-            AioFdmon kind;
-
-            if (!creating) {
-                error_setf(errp, "Property 'fdmon' can only be set when the "
-                          "iothread is created");
-                goto fail;
-            }
-            if (!json_is_string(val)) {
-                error_setf(errp, "Invalid parameter type for '%s', expected: "
-                          "string", key);
-                goto fail;
-            }
-            if (aio_fdmon_parse(json_string_value(val), &kind) < 0) {
-                error_setf(errp, "Parameter 'fdmon' expects one of auto, "
-                          "io_uring, epoll, poll");
-                goto fail;
-            }
-            t.fdmon = kind;
-        } else {
-            error_setf(errp, "Parameter '%s' is unexpected", key);
-            goto fail;
+        ret = stage_one(&st, key, val, creating, errp);
+        if (ret < 0) {
+            break;
         }
     }
-
-    if (t.thread_pool_max < 1) {
-        error_setf(errp, "thread-pool-max must be at least 1");
-        goto fail;
+    if (ret == 0) {
+        ret = check_combination(&st.t, errp);
     }
-    if (t.thread_pool_min > t.thread_pool_max) {
-        error_setf(errp, "thread-pool-min (%" PRId64 ") must not be greater "
-                  "than thread-pool-max (%" PRId64 ")", t.thread_pool_min,
-                  t.thread_pool_max);
-        goto fail;
+    if (ret < 0) {
+        free(st.new_affinity);
+        return ret;
     }
 
     /* Commit. */
-    if (affinity_set) {
+    if (st.affinity_set) {
         free(c->cpu_affinity);
-        t.cpu_affinity = new_affinity;
-        if (new_affinity) {
-            t.affinity = new_set;
+        st.t.cpu_affinity = st.new_affinity;
+        if (st.new_affinity) {
+            st.t.affinity = st.new_set;
         } else {
-            CPU_ZERO(&t.affinity);
+            CPU_ZERO(&st.t.affinity);
         }
     }
-    *c = t;
+    *c = st.t;
     return 0;
-
-fail:
-    free(new_affinity);
-    return ret;
 }
 
 json_t *iothread_config_get(const IOThreadConfig *c, const char *prop)
 {
-    const IntProp *ip = int_prop_find(prop);
+    const IOThreadPropInfo *p = iothread_prop_find(prop);
 
-    if (ip) {
-        return json_integer(int_prop_value(c, ip));
+    if (!p) {
+        return NULL;
     }
-    if (strcmp(prop, "cpu-affinity") == 0) {
+    switch (p->kind) {
+    case IOTHREAD_PROP_INT:
+        return json_integer(iothread_config_int(c, p));
+    case IOTHREAD_PROP_CPULIST:
         return json_string(c->cpu_affinity ? c->cpu_affinity : "");
-    }
-    if (strcmp(prop, "fdmon") == 0) {
-        return json_string(aio_fdmon_name(c->fdmon));
+    case IOTHREAD_PROP_ENUM:
+        return json_string(p->choices[enum_value(c, p)]);
     }
     return NULL;
 }
