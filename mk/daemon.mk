@@ -29,7 +29,8 @@ ifneq ($(wildcard $(DAEMON_MAIN)),)
 PROGRAMS       += $(DAEMON)
 endif
 PROGRAMS       += $(UNIT_TESTS)
-CHECK_PROGRAMS += $(UNIT_TESTS) $(sort $(wildcard tests/daemon/test_*.py))
+CHECK_PROGRAMS += $(UNIT_TESTS) $(sort $(wildcard tests/daemon/test_*.py)) \
+                  tests/doc-props.sh
 
 $(COMMON_LIB): $(COMMON_OBJS)
 $(QMP_LIB): $(QMP_OBJS)

@@ -23,6 +23,8 @@ const QmpCommand daemon_qmp_commands[] = {
     {"query-iothread-stats", cmd_query_iothread_stats,
      {{"id", QMP_ARG_STR, false}}, false, true},
     {"qom-list", cmd_qom_list, {{"path", QMP_ARG_STR, true}}, false, true},
+    {"qom-list-get", cmd_qom_list_get, {{"paths", QMP_ARG_ARRAY, true}},
+     false, true},
     {"qom-get", cmd_qom_get,
      {{"path", QMP_ARG_STR, true}, {"property", QMP_ARG_STR, true}}, false, true},
     {"qom-set", cmd_qom_set,

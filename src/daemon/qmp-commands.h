@@ -19,7 +19,7 @@ QmpCommandFn cmd_query_version, cmd_query_commands, cmd_query_status,
     cmd_quit, cmd_reload;
 QmpCommandFn cmd_object_add, cmd_object_del, cmd_iothread_set,
     cmd_query_iothreads, cmd_query_iothread_stats;
-QmpCommandFn cmd_qom_list, cmd_qom_get, cmd_qom_set;
+QmpCommandFn cmd_qom_list, cmd_qom_list_get, cmd_qom_get, cmd_qom_set;
 QmpCommandFn cmd_x_hold, cmd_x_stall, cmd_x_release;
 
 /* Helpers the handlers share. */
