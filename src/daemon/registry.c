@@ -50,7 +50,8 @@ static void unlink_object(Registry *r, IOThreadObject *obj)
 {
     IOThreadObject *prev = NULL;
 
-    for (IOThreadObject *o = r->head; o; prev = o, o = iothread_object_next(o)) {
+    for (IOThreadObject *o = r->head; o;
+         prev = o, o = iothread_object_next(o)) {
         if (o != obj) {
             continue;
         }
