@@ -374,3 +374,40 @@ json_t *iothread_config_to_json(const IOThreadConfig *c)
     }
     return obj;
 }
+
+const IOThreadPropInfo *iothread_config_creation_diff(const IOThreadConfig *a,
+                                                      const IOThreadConfig *b)
+{
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        json_t *va, *vb;
+        bool same;
+
+        if (p->runtime) {
+            continue;
+        }
+        va = iothread_config_get(a, p->name);
+        vb = iothread_config_get(b, p->name);
+        same = va && vb && json_equal(va, vb);
+        json_decref(va);
+        json_decref(vb);
+        if (!same) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+void iothread_config_keep_creation(IOThreadConfig *dst,
+                                   const IOThreadConfig *src)
+{
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        if (p->runtime) {
+            continue;
+        }
+        if (p->kind == IOTHREAD_PROP_INT) {
+            *int_field(dst, p) = iothread_config_int(src, p);
+        } else if (p->kind == IOTHREAD_PROP_ENUM) {
+            *enum_field(dst, p) = enum_value(src, p);
+        }
+    }
+}

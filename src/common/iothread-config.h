@@ -124,6 +124,22 @@ json_t *iothread_config_to_json(const IOThreadConfig *c);
  */
 json_t *iothread_config_get(const IOThreadConfig *c, const char *prop);
 
+/*
+ * iothread_config_creation_diff: the first creation-only property (the
+ * table's runtime = false rows, e.g. fdmon) whose value differs between
+ * *@a and *@b, or NULL when they agree on all of them.
+ */
+const IOThreadPropInfo *iothread_config_creation_diff(const IOThreadConfig *a,
+                                                      const IOThreadConfig *b);
+
+/*
+ * iothread_config_keep_creation: give *@dst the creation-only properties
+ * of *@src (a running iothread's), so that *@dst can be applied to it.
+ * Creation-only rows are INT or ENUM (no strings to copy).
+ */
+void iothread_config_keep_creation(IOThreadConfig *dst,
+                                   const IOThreadConfig *src);
+
 /* iothread_config_int: the value of INT row @p in *@c. */
 int64_t iothread_config_int(const IOThreadConfig *c,
                             const IOThreadPropInfo *p);
