@@ -47,11 +47,9 @@ static const Verb verbs[] = {
 /* --help's lines for the knobs, from the property table. */
 static void knobs_usage(FILE *out)
 {
-    char opt[64];
-
     for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
-        snprintf(opt, sizeof(opt), "--%s %s", p->cli, p->arg);
-        fprintf(out, "  %-22s %s\n", opt, p->description);
+        fprintf(out, "  --%s %s\n        %s\n", p->cli, p->arg,
+                p->description);
     }
     fprintf(out, "  (CPULIST like 0-3,^2 or r for all; creation-only knobs "
                  "only with add)\n");

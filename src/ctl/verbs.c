@@ -31,24 +31,27 @@ static int check_id(const char *id)
     return 0;
 }
 
-/* Replace a cpulist knob by its canonical form, or fail before sending. */
+/* Replace cpulist knobs by their canonical form, or fail before sending. */
 static int normalize_cpus(json_t *props)
 {
-    json_t *v = json_object_get(props, "cpu-affinity");
-    cpu_set_t set;
-    char *err = NULL, *canon;
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        json_t *v = json_object_get(props, p->name);
+        cpu_set_t set;
+        char *err = NULL, *canon;
 
-    if (!v || !*json_string_value(v)) {
-        return 0;
+        if (p->kind != IOTHREAD_PROP_CPULIST || !v ||
+            !*json_string_value(v)) {
+            continue;
+        }
+        if (cpulist_parse(json_string_value(v), &set, &err) < 0) {
+            ctl_error(EXIT_USAGE, "%s", err ? err : "invalid cpulist");
+            free(err);
+            return EXIT_USAGE;
+        }
+        canon = cpulist_format(&set);
+        json_object_set_new(props, p->name, json_string(canon));
+        free(canon);
     }
-    if (cpulist_parse(json_string_value(v), &set, &err) < 0) {
-        ctl_error(EXIT_USAGE, "%s", err ? err : "invalid cpulist");
-        free(err);
-        return EXIT_USAGE;
-    }
-    canon = cpulist_format(&set);
-    json_object_set_new(props, "cpu-affinity", json_string(canon));
-    free(canon);
     return 0;
 }
 
