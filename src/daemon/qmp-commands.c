@@ -9,36 +9,47 @@
 
 #include "daemon/qmp-commands.h"
 
+/* Shorthands for the argument lists. */
+#define REQ(name, type) {name, QMP_ARG_##type, true}
+#define OPT(name, type) {name, QMP_ARG_##type, false}
+
 const QmpCommand daemon_qmp_commands[] = {
-    {"query-version", cmd_query_version, {{0}}, false, true},
-    {"query-commands", cmd_query_commands, {{0}}, false, true},
-    {"query-status", cmd_query_status, {{0}}, false, true},
-    {"quit", cmd_quit, {{0}}, false, false},
-    {"reload", cmd_reload, {{0}}, false, false},
-    {"object-add", cmd_object_add,
-     {{"qom-type", QMP_ARG_STR, true}, {"id", QMP_ARG_STR, true}}, true, false},
-    {"object-del", cmd_object_del, {{"id", QMP_ARG_STR, true}}, false, false},
-    {"iothread-set", cmd_iothread_set, {{"id", QMP_ARG_STR, true}}, true, false},
-    {"query-iothreads", cmd_query_iothreads, {{0}}, false, true},
-    {"query-iothread-stats", cmd_query_iothread_stats,
-     {{"id", QMP_ARG_STR, false}}, false, true},
-    {"qom-list", cmd_qom_list, {{"path", QMP_ARG_STR, true}}, false, true},
-    {"qom-list-get", cmd_qom_list_get, {{"paths", QMP_ARG_ARRAY, true}},
-     false, true},
-    {"qom-get", cmd_qom_get,
-     {{"path", QMP_ARG_STR, true}, {"property", QMP_ARG_STR, true}}, false, true},
-    {"qom-set", cmd_qom_set,
-     {{"path", QMP_ARG_STR, true},
-      {"property", QMP_ARG_STR, true},
-      {"value", QMP_ARG_ANY, true}},
-     false, false},
-    {"x-debug-iothread-hold", cmd_x_hold,
-     {{"id", QMP_ARG_STR, true}, {"holder", QMP_ARG_STR, true}}, false, false},
-    {"x-debug-iothread-stall", cmd_x_stall,
-     {{"id", QMP_ARG_STR, true}, {"ms", QMP_ARG_INT, true}}, false, false},
-    {"x-debug-iothread-release", cmd_x_release,
-     {{"id", QMP_ARG_STR, true}, {"holder", QMP_ARG_STR, true}}, false, false},
-    {NULL, NULL, {{0}}, false, false},
+    /* the daemon (qmp-misc.c) */
+    {.name = "query-version", .handler = cmd_query_version,
+     .read_only = true},
+    {.name = "query-commands", .handler = cmd_query_commands,
+     .read_only = true},
+    {.name = "query-status", .handler = cmd_query_status, .read_only = true},
+    {.name = "quit", .handler = cmd_quit},
+    {.name = "reload", .handler = cmd_reload},
+    /* iothread objects (qmp-iothread.c) */
+    {.name = "object-add", .handler = cmd_object_add,
+     .args = {REQ("qom-type", STR), REQ("id", STR)}, .flat_props = true},
+    {.name = "object-del", .handler = cmd_object_del,
+     .args = {REQ("id", STR)}},
+    {.name = "iothread-set", .handler = cmd_iothread_set,
+     .args = {REQ("id", STR)}, .flat_props = true},
+    {.name = "query-iothreads", .handler = cmd_query_iothreads,
+     .read_only = true},
+    {.name = "query-iothread-stats", .handler = cmd_query_iothread_stats,
+     .args = {OPT("id", STR)}, .read_only = true},
+    /* the QOM view (qmp-qom.c) */
+    {.name = "qom-list", .handler = cmd_qom_list,
+     .args = {REQ("path", STR)}, .read_only = true},
+    {.name = "qom-list-get", .handler = cmd_qom_list_get,
+     .args = {REQ("paths", ARRAY)}, .read_only = true},
+    {.name = "qom-get", .handler = cmd_qom_get,
+     .args = {REQ("path", STR), REQ("property", STR)}, .read_only = true},
+    {.name = "qom-set", .handler = cmd_qom_set,
+     .args = {REQ("path", STR), REQ("property", STR), REQ("value", ANY)}},
+    /* debugging aids, x- prefix: not a stable interface (qmp-misc.c) */
+    {.name = "x-debug-iothread-hold", .handler = cmd_x_hold,
+     .args = {REQ("id", STR), REQ("holder", STR)}},
+    {.name = "x-debug-iothread-stall", .handler = cmd_x_stall,
+     .args = {REQ("id", STR), REQ("ms", INT)}},
+    {.name = "x-debug-iothread-release", .handler = cmd_x_release,
+     .args = {REQ("id", STR), REQ("holder", STR)}},
+    {.name = NULL},
 };
 
 void qmp_dispatch_command(void *opaque, QmpRequest *req, const char *name,

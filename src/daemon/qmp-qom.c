@@ -13,9 +13,10 @@
 typedef enum { QOM_ROOT, QOM_OBJECTS, QOM_IOTHREAD } QomKind;
 
 /* Resolve @path as QEMU does for its few forms here: absolute, or a
- * unique partial path (an iothread's id).  False if it names nothing. */
-static bool qom_resolve_quiet(Daemon *d, const char *path, QomKind *kind,
-                              IOThreadObject **objp)
+ * unique partial path (an iothread's id).  False after answering
+ * DeviceNotFound (QEMU's text) when it names nothing. */
+static bool qom_resolve(Daemon *d, QmpRequest *req, const char *path,
+                        QomKind *kind, IOThreadObject **objp)
 {
     const char *id = NULL;
 
@@ -36,16 +37,6 @@ static bool qom_resolve_quiet(Daemon *d, const char *path, QomKind *kind,
     }
     if (id && (*objp = registry_find(d->registry, id))) {
         *kind = QOM_IOTHREAD;
-        return true;
-    }
-    return false;
-}
-
-/* The same, but answers DeviceNotFound (QEMU's text) when it fails. */
-static bool qom_resolve(Daemon *d, QmpRequest *req, const char *path,
-                        QomKind *kind, IOThreadObject **objp)
-{
-    if (qom_resolve_quiet(d, path, kind, objp)) {
         return true;
     }
     qmp_request_error(req, "DeviceNotFound", "Device '%s' not found", path);
@@ -126,36 +117,33 @@ void cmd_qom_list(void *opaque, QmpRequest *req, json_t *args,
 
 /*
  * qom-list-get (QEMU 10.1): for each of "paths", in order, the node's
- * properties with their values.  Every path is checked before anything
- * is built; the first that does not resolve fails the whole command, as
- * in QEMU.
+ * properties with their values.  The first path that does not resolve
+ * fails the whole command, as in QEMU.
  */
 void cmd_qom_list_get(void *opaque, QmpRequest *req, json_t *args,
                       json_t *props)
 {
     Daemon *d = opaque;
-    json_t *paths = json_object_get(args, "paths"), *p, *list;
+    json_t *paths = json_object_get(args, "paths"), *p;
+    json_t *list = json_array();
     IOThreadObject *obj;
     QomKind kind;
     size_t i;
 
+    /* The whole argument is checked first, as QEMU's visitor does. */
     json_array_foreach(paths, i, p) {
         if (!json_is_string(p)) {
+            json_decref(list);
             qmp_request_error(req, "GenericError", "Invalid parameter type "
                               "for 'paths[%zu]', expected: string", i);
             return;
         }
     }
     json_array_foreach(paths, i, p) {
-        if (!qom_resolve_quiet(d, json_string_value(p), &kind, &obj)) {
-            qmp_request_error(req, "DeviceNotFound", "Device '%s' not found",
-                              json_string_value(p));
+        if (!qom_resolve(d, req, json_string_value(p), &kind, &obj)) {
+            json_decref(list);
             return;
         }
-    }
-    list = json_array();
-    json_array_foreach(paths, i, p) {
-        qom_resolve_quiet(d, json_string_value(p), &kind, &obj);
         json_array_append_new(
             list, json_pack("{s:o}", "properties",
                             node_properties(d, kind, obj, true)));

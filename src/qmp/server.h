@@ -55,7 +55,8 @@ QmpServer *qmp_server_new(AioContext *ctx, const QmpServerLimits *limits,
  * qmp_server_add_listener: accept clients on @fd, a listening stream
  * socket, which the server makes non-blocking.  Only commands for which
  * @allowed returns true are dispatched on its clients (NULL: every
- * command), which makes a read-only socket.  The server closes @fd when freed.  Returns 0 or -errno.
+ * command), which makes a read-only socket.  The server closes @fd when
+ * freed.  Returns 0 or -errno.
  */
 int qmp_server_add_listener(QmpServer *s, int fd,
                             bool (*allowed)(const char *command));
