@@ -30,7 +30,7 @@ PROGRAMS       += $(DAEMON)
 endif
 PROGRAMS       += $(UNIT_TESTS)
 CHECK_PROGRAMS += $(UNIT_TESTS) $(sort $(wildcard tests/daemon/test_*.py)) \
-                  tests/doc-props.sh
+                  tests/doc-props.sh tests/layers.sh
 
 $(COMMON_LIB): $(COMMON_OBJS)
 $(QMP_LIB): $(QMP_OBJS)
