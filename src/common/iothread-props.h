@@ -5,8 +5,9 @@
  * Each row of IOTHREAD_PROPERTIES() gives a property's
  *   name     wire name (QMP, QOM, the config file, --object, the state file)
  *   kind     INT (a JSON integer in [min, max], stored as int64_t field),
- *            CPULIST (a cpulist string, "" = not pinned) or ENUM (one of
- *            choices, stored as its index)
+ *            CPULIST (a cpulist string, "" = not pinned; stored as the
+ *            canonical string plus a cpu_set_t, so there is one such row,
+ *            cpu-affinity) or ENUM (one of choices, stored as its index)
  *   field    the IOThreadConfig member it is stored in
  *   min, max the accepted range (INT)
  *   def      the default (INT: the value; ENUM: the index of the choice)
