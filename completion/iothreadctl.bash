@@ -28,6 +28,7 @@ _iothreadctl()
                   --help --version"
     local knobs="--poll-max-ns --poll-grow --poll-shrink --aio-max-batch
                  --thread-pool-min --thread-pool-max --cpus"
+    local create_knobs="--fdmon"
 
     case $prev in
     -s | --socket)
@@ -63,7 +64,7 @@ _iothreadctl()
     fi
     if [[ $cur == -* ]]; then
         case $verb in
-        add) COMPREPLY=($(compgen -W "$knobs --fdmon $global" -- "$cur")) ;;
+        add) COMPREPLY=($(compgen -W "$knobs $create_knobs $global" -- "$cur")) ;;
         set) COMPREPLY=($(compgen -W "$knobs $global" -- "$cur")) ;;
         stats) COMPREPLY=($(compgen -W "--raw --watch $global" -- "$cur")) ;;
         *) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;

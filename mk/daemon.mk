@@ -1,13 +1,24 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The supervisor daemon: src/daemon/ (process, iothread objects, config)
-# and src/qmp/ (protocol server and commands).  Everything but main.c goes
-# into build/libiothreadd.a so that unit tests link the same code.
+# The supervisor daemon and the layers under it, one archive per folder so
+# that each program links exactly the layers it may use:
+#   build/libiothread-common.a  src/common/  what the daemon and the CLI share
+#   build/libiothread-qmp.a     src/qmp/     the QMP protocol (no daemon)
+#   build/libiothreadd.a        src/daemon/  everything of the daemon but
+#                                            main.c (unit tests link it)
+# DAEMON_CORE lists them in link order (upper layers first).
+
+COMMON_SRCS       := $(wildcard src/common/*.c)
+COMMON_OBJS       := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
+COMMON_LIB        := $(B)/libiothread-common.a
+QMP_SRCS          := $(wildcard src/qmp/*.c)
+QMP_OBJS          := $(QMP_SRCS:%.c=$(B)/obj/%.o)
+QMP_LIB           := $(B)/libiothread-qmp.a
 
 DAEMON_MAIN       := src/daemon/main.c
-DAEMON_CORE_SRCS  := $(filter-out $(DAEMON_MAIN), \
-                       $(wildcard src/daemon/*.c src/qmp/*.c))
-DAEMON_CORE_OBJS  := $(DAEMON_CORE_SRCS:%.c=$(B)/obj/%.o)
-DAEMON_CORE       := $(B)/libiothreadd.a
+DAEMON_SRCS       := $(filter-out $(DAEMON_MAIN), $(wildcard src/daemon/*.c))
+DAEMON_OBJS       := $(DAEMON_SRCS:%.c=$(B)/obj/%.o)
+DAEMON_ARCHIVE    := $(B)/libiothreadd.a
+DAEMON_CORE       := $(DAEMON_ARCHIVE) $(QMP_LIB) $(COMMON_LIB)
 DAEMON_LIBS        = $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LIB_LIBS)
 DAEMON            := $(B)/iothreadd
 
@@ -18,9 +29,13 @@ ifneq ($(wildcard $(DAEMON_MAIN)),)
 PROGRAMS       += $(DAEMON)
 endif
 PROGRAMS       += $(UNIT_TESTS)
-CHECK_PROGRAMS += $(UNIT_TESTS) $(sort $(wildcard tests/daemon/test_*.py))
+CHECK_PROGRAMS += $(UNIT_TESTS) $(sort $(wildcard tests/daemon/test_*.py)) \
+                  tests/doc-props.sh tests/layers.sh
 
-$(DAEMON_CORE): $(DAEMON_CORE_OBJS)
+$(COMMON_LIB): $(COMMON_OBJS)
+$(QMP_LIB): $(QMP_OBJS)
+$(DAEMON_ARCHIVE): $(DAEMON_OBJS)
+$(COMMON_LIB) $(QMP_LIB) $(DAEMON_ARCHIVE):
 	@mkdir -p $(@D)
 	rm -f $@
 	$(AR) rcs $@ $^

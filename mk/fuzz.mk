@@ -20,9 +20,9 @@ $(B)/fuzz/replay-%: $(B)/obj/fuzz/fuzz-%.o $(B)/obj/fuzz/replay.o \
 $(FUZZ_B)/fuzz-%: fuzz/fuzz-%.c
 	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang \
 	    SANITIZE=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link \
-	    $(FUZZ_B)/libiothread.a $(FUZZ_B)/libiothreadd.a
+	    $(FUZZ_B)/libiothread.a $(DAEMON_CORE:$(B)/%=$(FUZZ_B)/%)
 	clang $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(FUZZ_B)/libiothreadd.a $(FUZZ_B)/libiothread.a \
+	    -o $@ $< $(DAEMON_CORE:$(B)/%=$(FUZZ_B)/%) $(FUZZ_B)/libiothread.a \
 	    $(DAEMON_LIBS) -pthread
 
 .PHONY: fuzz

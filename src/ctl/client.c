@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "ctl/client.h"
-#include "daemon/error.h"
+#include "common/error.h"
 #include "qmp/json-stream.h"
 
 struct CtlClient {

@@ -21,10 +21,11 @@ enum {
 
 typedef enum { JSON_OFF, JSON_PRETTY, JSON_SHORT } JsonMode;
 
-/* Knobs of add / set; has_* say which were given. */
+/* Knobs of add / set: iothread properties from the command line. */
 typedef struct Knobs {
-    json_t *props; /* property name -> value, as sent */
-    bool fdmon_given;
+    json_t *props;             /* property name -> value, as sent */
+    const char *creation_only; /* the first creation-only knob given (its
+                                  option name), or NULL */
 } Knobs;
 
 typedef struct Ctl {

@@ -5,14 +5,16 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iothread-props.h"
+#include "common/socket-path.h"
 #include "ctl/client.h"
 #include "ctl/ctl.h"
-#include "daemon/socket-setup.h"
 
 typedef struct Verb {
     const char *name;
@@ -42,6 +44,17 @@ static const Verb verbs[] = {
     {NULL, NULL, NULL, false, false},
 };
 
+/* --help's lines for the knobs, from the property table. */
+static void knobs_usage(FILE *out)
+{
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        fprintf(out, "  --%s %s\n        %s\n", p->cli, p->arg,
+                p->description);
+    }
+    fprintf(out, "  (CPULIST like 0-3,^2 or r for all; creation-only knobs "
+                 "only with add)\n");
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -64,11 +77,9 @@ static void usage(FILE *out)
 "  -v, --verbose            show the QMP traffic on stderr\n"
 "  -h, --help               this help;  -V, --version  the version\n"
 "\n"
-"Knobs (add, set):\n"
-"  --poll-max-ns N  --poll-grow N  --poll-shrink N  --aio-max-batch N\n"
-"  --thread-pool-min N  --thread-pool-max N  --cpus CPULIST  --fdmon B\n"
-"  (CPULIST like 0-3,^2 or r for all; B: auto, io_uring, epoll, poll;\n"
-"   --fdmon only with add)\n"
+"Knobs (add, set), the iothread properties:\n");
+    knobs_usage(out);
+    fprintf(out,
 "\n"
 "Exit status: 0 ok, 1 the daemon returned an error, 2 usage or validation\n"
 "error, 69 the daemon cannot be reached, 76 protocol error.\n");
@@ -158,151 +169,190 @@ int ctl_call(Ctl *ctl, const char *cmd, json_t *args, const char *id,
     return 0;
 }
 
-/* A non-negative integer knob, checked before anything is sent. */
-static int add_int_knob(Ctl *ctl, const char *name, const char *value)
+/* An integer knob, checked against the table's range before anything is
+ * sent. */
+static int add_int_knob(Ctl *ctl, const IOThreadPropInfo *p,
+                        const char *value)
 {
     char *end;
     long long v;
 
     errno = 0;
     v = strtoll(value, &end, 10);
-    if (!*value || *end || errno || v < 0 || value[0] == '+' ||
-        value[0] == ' ') {
+    if (!*value || *end || errno || v < p->min || v > p->max ||
+        value[0] == '+' || value[0] == ' ') {
         return ctl_error(EXIT_USAGE, "invalid value '%s' for --%s: expected "
-                         "an integer from 0 to 9223372036854775807", value,
-                         name);
+                         "an integer from %" PRId64 " to %" PRId64, value,
+                         p->cli, p->min, p->max);
     }
-    json_object_set_new(ctl->knobs.props, name, json_integer(v));
+    json_object_set_new(ctl->knobs.props, p->name, json_integer(v));
+    return 0;
+}
+
+/* A knob: the property @p set to @value (strings are checked by the verb,
+ * which knows whether they make sense). */
+static int add_knob(Ctl *ctl, const IOThreadPropInfo *p, const char *value)
+{
+    if (!p->runtime && !ctl->knobs.creation_only) {
+        ctl->knobs.creation_only = p->cli;
+    }
+    if (p->kind == IOTHREAD_PROP_INT) {
+        return add_int_knob(ctl, p, value);
+    }
+    json_object_set_new(ctl->knobs.props, p->name, json_string(value));
+    return 0;
+}
+
+enum { OPT_NO_LEGEND = 256, OPT_RAW, OPT_WATCH, OPT_KNOB };
+
+static const struct option global_opts[] = {
+    {"socket", required_argument, NULL, 's'},
+    {"json", optional_argument, NULL, 'j'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"no-legend", no_argument, NULL, OPT_NO_LEGEND},
+    {"timeout", required_argument, NULL, 't'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"raw", no_argument, NULL, OPT_RAW},
+    {"watch", optional_argument, NULL, OPT_WATCH},
+};
+#define N_GLOBAL_OPTS (sizeof(global_opts) / sizeof(global_opts[0]))
+
+/* getopt's table: the global options, then one per property (its value
+ * OPT_KNOB + the row's index), then the terminator. */
+static void build_options(struct option *opts)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < N_GLOBAL_OPTS; i++) {
+        opts[n++] = global_opts[i];
+    }
+    for (int i = 0; iothread_props[i].name; i++) {
+        opts[n++] = (struct option){iothread_props[i].cli, required_argument,
+                                    NULL, OPT_KNOB + i};
+    }
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+}
+
+static int parse_json_mode(Ctl *ctl, const char *arg)
+{
+    if (arg && *arg == '=') {
+        arg++; /* -j=short */
+    }
+    if (!arg || strcmp(arg, "pretty") == 0) {
+        ctl->json = JSON_PRETTY;
+    } else if (strcmp(arg, "short") == 0) {
+        ctl->json = JSON_SHORT;
+    } else {
+        return ctl_error(EXIT_USAGE, "--json takes pretty or short, not '%s'",
+                         arg);
+    }
+    return 0;
+}
+
+static int parse_seconds(const char *opt, const char *arg, double min,
+                         double *secs)
+{
+    char *end;
+
+    *secs = strtod(arg, &end);
+    if (*end || !(*secs > 0 && *secs >= min && *secs <= 86400)) {
+        return ctl_error(EXIT_USAGE, "invalid --%s '%s': expected seconds",
+                         opt, arg);
+    }
+    return 0;
+}
+
+/* One option that is not a knob.  0, or an exit status after the
+ * message. */
+static int parse_option(Ctl *ctl, int c, const char *arg, bool *used_stats)
+{
+    double t;
+    int ret;
+
+    switch (c) {
+    case 's':
+        ctl->socket = arg;
+        return 0;
+    case 'j':
+        return parse_json_mode(ctl, arg);
+    case 'q':
+        ctl->quiet = true;
+        return 0;
+    case OPT_NO_LEGEND:
+        ctl->no_legend = true;
+        return 0;
+    case 't':
+        ret = parse_seconds("timeout", arg, 0, &t);
+        ctl->timeout_ms = (int)(t * 1000);
+        return ret;
+    case 'v':
+        ctl->verbose = true;
+        return 0;
+    case 'h':
+        usage(stdout);
+        exit(EXIT_OK);
+    case 'V':
+        printf("iothreadctl %s\n", IOTHREADD_VERSION);
+        exit(EXIT_OK);
+    case OPT_RAW:
+        ctl->raw = *used_stats = true;
+        return 0;
+    case OPT_WATCH:
+        *used_stats = true;
+        ctl->watch_secs = 1;
+        return arg ? parse_seconds("watch", arg, 0.1, &ctl->watch_secs) : 0;
+    default:
+        fprintf(stderr, "Try 'iothreadctl --help' for more information.\n");
+        return EXIT_USAGE;
+    }
+}
+
+/* The verb named argv[optind], allowed the options that were used. */
+static int find_verb(int argc, char **argv, bool used_knobs, bool used_stats,
+                     const Verb **verbp)
+{
+    const Verb *v;
+
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (v = verbs; v->name; v++) {
+        if (strcmp(v->name, argv[optind]) == 0) {
+            break;
+        }
+    }
+    if (!v->name) {
+        return ctl_error(EXIT_USAGE, "unknown command '%s' (see "
+                         "'iothreadctl --help')", argv[optind]);
+    }
+    if ((used_knobs && !v->knobs) || (used_stats && !v->stats)) {
+        return ctl_error(EXIT_USAGE, "these options do not apply to '%s'",
+                         v->name);
+    }
+    *verbp = v;
     return 0;
 }
 
 static int parse_args(Ctl *ctl, int argc, char **argv, const Verb **verbp)
 {
-    enum { OPT_NO_LEGEND = 256, OPT_RAW, OPT_WATCH, OPT_CPUS, OPT_FDMON,
-           OPT_KNOB };
-    static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"json", optional_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"no-legend", no_argument, NULL, OPT_NO_LEGEND},
-        {"timeout", required_argument, NULL, 't'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"raw", no_argument, NULL, OPT_RAW},
-        {"watch", optional_argument, NULL, OPT_WATCH},
-        {"cpus", required_argument, NULL, OPT_CPUS},
-        {"fdmon", required_argument, NULL, OPT_FDMON},
-        {"poll-max-ns", required_argument, NULL, OPT_KNOB},
-        {"poll-grow", required_argument, NULL, OPT_KNOB},
-        {"poll-shrink", required_argument, NULL, OPT_KNOB},
-        {"aio-max-batch", required_argument, NULL, OPT_KNOB},
-        {"thread-pool-min", required_argument, NULL, OPT_KNOB},
-        {"thread-pool-max", required_argument, NULL, OPT_KNOB},
-        {NULL, 0, NULL, 0},
-    };
+    struct option opts[N_GLOBAL_OPTS + IOTHREAD_PROP_COUNT + 1];
     bool used_knobs = false, used_stats = false;
-    int c, idx, ret;
-    char *end;
+    int c, ret = 0;
 
-    while ((c = getopt_long(argc, argv, "s:j::qt:vhV", opts, &idx)) != -1) {
-        switch (c) {
-        case 's':
-            ctl->socket = optarg;
-            break;
-        case 'j':
-            if (optarg && *optarg == '=') {
-                optarg++; /* -j=short */
-            }
-            if (!optarg || strcmp(optarg, "pretty") == 0) {
-                ctl->json = JSON_PRETTY;
-            } else if (strcmp(optarg, "short") == 0) {
-                ctl->json = JSON_SHORT;
-            } else {
-                return ctl_error(EXIT_USAGE, "--json takes pretty or short, "
-                                 "not '%s'", optarg);
-            }
-            break;
-        case 'q':
-            ctl->quiet = true;
-            break;
-        case OPT_NO_LEGEND:
-            ctl->no_legend = true;
-            break;
-        case 't': {
-            double t = strtod(optarg, &end);
-
-            if (*end || !(t > 0 && t <= 86400)) {
-                return ctl_error(EXIT_USAGE, "invalid --timeout '%s': "
-                                 "expected seconds", optarg);
-            }
-            ctl->timeout_ms = (int)(t * 1000);
-            break;
-        }
-        case 'v':
-            ctl->verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(EXIT_OK);
-        case 'V':
-            printf("iothreadctl %s\n", IOTHREADD_VERSION);
-            exit(EXIT_OK);
-        case OPT_RAW:
-            ctl->raw = used_stats = true;
-            break;
-        case OPT_WATCH:
-            used_stats = true;
-            ctl->watch_secs = optarg ? strtod(optarg, &end) : 1;
-            if (optarg && (*end || !(ctl->watch_secs >= 0.1 &&
-                                     ctl->watch_secs <= 86400))) {
-                return ctl_error(EXIT_USAGE, "invalid --watch '%s': "
-                                 "expected seconds", optarg);
-            }
-            break;
-        case OPT_CPUS:
+    build_options(opts);
+    while (ret == 0 &&
+           (c = getopt_long(argc, argv, "s:j::qt:vhV", opts, NULL)) != -1) {
+        if (c >= OPT_KNOB && c < OPT_KNOB + (int)IOTHREAD_PROP_COUNT) {
             used_knobs = true;
-            json_object_set_new(ctl->knobs.props, "cpu-affinity",
-                                json_string(optarg));
-            break;
-        case OPT_FDMON:
-            used_knobs = true;
-            ctl->knobs.fdmon_given = true;
-            json_object_set_new(ctl->knobs.props, "fdmon",
-                                json_string(optarg));
-            break;
-        case OPT_KNOB:
-            used_knobs = true;
-            ret = add_int_knob(ctl, opts[idx].name, optarg);
-            if (ret) {
-                return ret;
-            }
-            break;
-        default:
-            fprintf(stderr, "Try 'iothreadctl --help' for more "
-                            "information.\n");
-            return EXIT_USAGE;
+            ret = add_knob(ctl, &iothread_props[c - OPT_KNOB], optarg);
+        } else {
+            ret = parse_option(ctl, c, optarg, &used_stats);
         }
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    for (*verbp = verbs; (*verbp)->name; (*verbp)++) {
-        if (strcmp((*verbp)->name, argv[optind]) == 0) {
-            break;
-        }
-    }
-    if (!(*verbp)->name) {
-        return ctl_error(EXIT_USAGE, "unknown command '%s' (see "
-                         "'iothreadctl --help')", argv[optind]);
-    }
-    if ((used_knobs && !(*verbp)->knobs) ||
-        (used_stats && !(*verbp)->stats)) {
-        return ctl_error(EXIT_USAGE, "these options do not apply to '%s'",
-                         (*verbp)->name);
-    }
-    return 0;
+    return ret ? ret : find_verb(argc, argv, used_knobs, used_stats, verbp);
 }
 
 int main(int argc, char **argv)

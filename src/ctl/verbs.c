@@ -10,8 +10,8 @@
 
 #include "ctl/ctl.h"
 #include "ctl/table.h"
-#include "daemon/cpulist.h"
-#include "daemon/iothread-config.h"
+#include "common/cpulist.h"
+#include "common/iothread-config.h"
 
 static int want_args(int argc, int min, int max, const char *usage)
 {
@@ -31,35 +31,46 @@ static int check_id(const char *id)
     return 0;
 }
 
-/* Replace a cpulist knob by its canonical form, or fail before sending. */
+/* Replace cpulist knobs by their canonical form, or fail before sending. */
 static int normalize_cpus(json_t *props)
 {
-    json_t *v = json_object_get(props, "cpu-affinity");
-    cpu_set_t set;
-    char *err = NULL, *canon;
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        json_t *v = json_object_get(props, p->name);
+        cpu_set_t set;
+        char *err = NULL, *canon;
 
-    if (!v || !*json_string_value(v)) {
-        return 0;
+        if (p->kind != IOTHREAD_PROP_CPULIST || !v ||
+            !*json_string_value(v)) {
+            continue;
+        }
+        if (cpulist_parse(json_string_value(v), &set, &err) < 0) {
+            ctl_error(EXIT_USAGE, "%s", err ? err : "invalid cpulist");
+            free(err);
+            return EXIT_USAGE;
+        }
+        canon = cpulist_format(&set);
+        json_object_set_new(props, p->name, json_string(canon));
+        free(canon);
     }
-    if (cpulist_parse(json_string_value(v), &set, &err) < 0) {
-        ctl_error(EXIT_USAGE, "%s", err ? err : "invalid cpulist");
-        free(err);
-        return EXIT_USAGE;
-    }
-    canon = cpulist_format(&set);
-    json_object_set_new(props, "cpu-affinity", json_string(canon));
-    free(canon);
     return 0;
 }
 
-static int check_fdmon(json_t *props)
+/* Every choice-valued knob must name one of its choices. */
+static int check_choices(json_t *props)
 {
-    json_t *v = json_object_get(props, "fdmon");
-    AioFdmon kind;
+    char names[128];
 
-    if (v && aio_fdmon_parse(json_string_value(v), &kind) < 0) {
-        return ctl_error(EXIT_USAGE, "invalid --fdmon '%s': expected auto, "
-                         "io_uring, epoll or poll", json_string_value(v));
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        json_t *v = json_object_get(props, p->name);
+
+        if (p->kind == IOTHREAD_PROP_ENUM && v &&
+            iothread_prop_choice(p, json_string_value(v)) < 0) {
+            return ctl_error(EXIT_USAGE, "invalid --%s '%s': expected %s",
+                             p->cli, json_string_value(v),
+                             iothread_prop_choices_text(p, ", ", " or ",
+                                                        names,
+                                                        sizeof(names)));
+        }
     }
     return 0;
 }
@@ -210,7 +221,7 @@ int verb_add(Ctl *ctl, int argc, char **argv)
 
     if (ret || (ret = check_id(argv[1])) ||
         (ret = normalize_cpus(ctl->knobs.props)) ||
-        (ret = check_fdmon(ctl->knobs.props))) {
+        (ret = check_choices(ctl->knobs.props))) {
         return ret;
     }
     args = json_pack("{s:s, s:s}", "qom-type", "iothread", "id", argv[1]);
@@ -230,9 +241,10 @@ int verb_set(Ctl *ctl, int argc, char **argv)
         return ctl_error(EXIT_USAGE, "nothing to set for iothread '%s'",
                          argv[1]);
     }
-    if (ctl->knobs.fdmon_given) {
-        return ctl_error(EXIT_USAGE, "--fdmon is fixed when an iothread is "
-                         "created; it cannot be set on '%s'", argv[1]);
+    if (ctl->knobs.creation_only) {
+        return ctl_error(EXIT_USAGE, "--%s is fixed when an iothread is "
+                         "created; it cannot be set on '%s'",
+                         ctl->knobs.creation_only, argv[1]);
     }
     if ((ret = normalize_cpus(ctl->knobs.props))) {
         return ret;

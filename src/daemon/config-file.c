@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/config-file.h"
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/json-pos.h"
 #include "daemon/log.h"
 #include "daemon/socket-setup.h"

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
 
 #define CONFIG_MAX_FILE_SIZE (16 << 20)
 

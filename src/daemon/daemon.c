@@ -4,6 +4,7 @@
  * main() so that tests and fuzz targets link them too.
  */
 #include "daemon/daemon.h"
+#include "daemon/log.h"
 
 json_t *daemon_version_json(void)
 {
@@ -20,4 +21,9 @@ void daemon_request_quit(Daemon *d, const char *reason)
     d->quit_reason = reason;
     /* We may be in a handler: make the loop come round to its test. */
     aio_notify(d->ctx);
+}
+
+void daemon_qmp_log(void *opaque, int level, const char *msg)
+{
+    log_msg(level, "%s", msg);
 }

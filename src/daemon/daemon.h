@@ -51,8 +51,12 @@ int daemon_reload(Daemon *d, char **errp);
 /* daemon_request_quit: leave the main loop after the current iteration. */
 void daemon_request_quit(Daemon *d, const char *reason);
 
-/* qmp_dispatch_command: the QmpDispatchFn for the daemon's commands;
- * @opaque is the Daemon. */
+/* daemon_qmp_log: the QmpLogFn that sends the QMP server's diagnostics
+ * to the daemon's log. */
+void daemon_qmp_log(void *opaque, int level, const char *msg);
+
+/* qmp_dispatch_command: the QmpDispatchFn for the daemon's commands
+ * (daemon_qmp_commands[] in qmp-commands.c); @opaque is the Daemon. */
 void qmp_dispatch_command(void *opaque, QmpRequest *req, const char *command,
                           json_t *args);
 

@@ -275,13 +275,16 @@ static int load_config(const Options *o, DaemonConfig *cfg,
 {
     char *err = NULL;
 
-    daemon_config_init(cfg);
     if (o->config && daemon_config_load(o->config, cfg, &err) < 0) {
         log_err("%s", err ? err : "invalid configuration");
         free(err);
         return -EINVAL;
     }
     *objects = calloc(o->n_objects + 1, sizeof(**objects));
+    if (!*objects) {
+        log_err("out of memory");
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < o->n_objects; i++) {
         IOThreadConfig *c = &(*objects)[i];
         json_t *obj = NULL;
@@ -352,6 +355,7 @@ static int start_server(Daemon *d, const Options *o)
     if (!d->server) {
         return -ENOMEM;
     }
+    qmp_server_set_log(d->server, daemon_qmp_log, d);
     ret = set_allowed_uids(d, o);
     if (ret < 0) {
         return ret;
@@ -417,125 +421,139 @@ static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
     d->service = NULL;
 }
 
-int main(int argc, char **argv)
+/* The daemon's start-up steps after the main loop exists, in order; 0 or
+ * -errno after logging why. */
+static int start_daemon(Daemon *d, const Options *o, SignalSource *sig,
+                        IOThreadConfig *objects, Pidfile *pidfile)
 {
-    Options o = {0};
-    Daemon d = {.max_stall_ms = 60000};
-    Pidfile pidfile = {.fd = -1};
-    SignalSource sig = {.fd = -1};
-    IOThreadConfig *objects = NULL;
-    struct timespec now;
-    int ret, level;
+    const char *pidpath = o->pidfile ? o->pidfile : d->config.pidfile;
     char *err = NULL;
+    int ret;
 
-    ret = parse_options(argc, argv, &o);
-    if (ret) {
+    ret = setup_signals(d, sig);
+    if (ret < 0) {
+        log_err("cannot set up signal handling: %s", strerror(-ret));
         return ret;
     }
-    if (o.log_level) {
-        level = log_level_parse(o.log_level);
-        if (level < 0) {
-            fprintf(stderr, "iothreadd: invalid --log-level '%s'\n",
-                    o.log_level);
-            return EXIT_USAGE;
+    d->registry = registry_new(d->ctx, d->config.max_iothreads,
+                               on_registry_event, d);
+    d->service = d->registry ? service_new(d->ctx, d->registry) : NULL;
+    if (!d->service) {
+        return -ENOMEM;
+    }
+    ret = start_server(d, o);
+    if (ret == 0) {
+        ret = create_iothreads(d, objects, o->n_objects);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    d->state_path = o->state_file ? o->state_file : d->config.state_file;
+    if (d->state_path) {
+        ret = state_restore(d->state_path, d->registry, &err);
+        if (ret < 0) {
+            goto fail;
         }
-        log_set_level(level);
+        /* From now on every change is saved (a restore saves nothing:
+         * the file already says it). */
+        d->state_ready = true;
     }
-    d.config_path = o.config;
-    if (load_config(&o, &d.config, &objects) < 0) {
-        free_objects(objects, o.n_objects);
-        daemon_config_cleanup(&d.config);
-        free(o.objects);
-        return EXIT_CONFIG;
+    if (pidpath) {
+        ret = pidfile_write(pidfile, pidpath, &err);
+        if (ret < 0) {
+            goto fail;
+        }
     }
-    if (!o.log_level && d.config.log_level >= 0) {
-        log_set_level(d.config.log_level);
-    }
-    if (o.check_config) {
-        free_objects(objects, o.n_objects);
-        daemon_config_cleanup(&d.config);
-        free(o.objects);
-        return EXIT_SUCCESS;
-    }
+    return 0;
+
+fail:
+    log_err("%s", err ? err : strerror(-ret));
+    free(err);
+    return ret;
+}
+
+/* Serve until asked to quit; the exit status. */
+static int serve(Daemon *d, const Options *o, IOThreadConfig *objects)
+{
+    Pidfile pidfile = {.fd = -1};
+    SignalSource sig = {.fd = -1};
+    struct timespec now;
+    int ret;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    d.start_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    ret = aio_context_new(&d.ctx, AIO_FDMON_AUTO);
+    d->start_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    ret = aio_context_new(&d->ctx, AIO_FDMON_AUTO);
     if (ret < 0) {
         log_err("cannot create the main loop: %s", strerror(-ret));
         return EXIT_FAILURE;
     }
-    ret = setup_signals(&d, &sig);
-    if (ret < 0) {
-        log_err("cannot set up signal handling: %s", strerror(-ret));
-        goto out;
-    }
-    d.registry = registry_new(d.ctx, d.config.max_iothreads,
-                              on_registry_event, &d);
-    if (!d.registry) {
-        ret = -ENOMEM;
-        goto out;
-    }
-    d.service = service_new(d.ctx, d.registry);
-    if (!d.service) {
-        ret = -ENOMEM;
-        goto out;
-    }
-    ret = start_server(&d, &o);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = create_iothreads(&d, objects, o.n_objects);
-    if (ret < 0) {
-        goto out;
-    }
-    d.state_path = o.state_file ? o.state_file : d.config.state_file;
-    if (d.state_path) {
-        ret = state_restore(d.state_path, d.registry, &err);
-        if (ret < 0) {
-            log_err("%s", err ? err : strerror(-ret));
-            free(err);
-            goto out;
+    ret = start_daemon(d, o, &sig, objects, &pidfile);
+    if (ret == 0) {
+        log_notice("iothreadd %s serving %s with %zu iothreads",
+                   IOTHREADD_VERSION, d->socket_path,
+                   registry_count(d->registry));
+        service_ready(d->service);
+        while (!d->quit) {
+            aio_poll(d->ctx, true);
         }
-        /* From now on every change is saved (a restore saves nothing:
-         * the file already says it). */
-        d.state_ready = true;
-    }
-    if (o.pidfile || d.config.pidfile) {
-        ret = pidfile_write(&pidfile, o.pidfile ? o.pidfile
-                                                : d.config.pidfile, &err);
-        if (ret < 0) {
-            log_err("%s", err ? err : strerror(-ret));
-            free(err);
-            goto out;
-        }
-    }
-    log_notice("iothreadd %s serving %s with %zu iothreads",
-               IOTHREADD_VERSION, d.socket_path,
-               registry_count(d.registry));
-    service_ready(d.service);
-
-    while (!d.quit) {
-        aio_poll(d.ctx, true);
-    }
-    ret = 0;
-
-out:
-    if (ret < 0) {
+    } else {
         /* The details are in the log; systemd shows this line. */
         service_failed(-ret, strerror(-ret));
     }
-    shutdown_daemon(&d, &pidfile);
+    shutdown_daemon(d, &pidfile);
     if (sig.fd >= 0) {
-        aio_set_fd_handler(d.ctx, sig.fd, NULL, NULL, NULL, NULL, NULL);
+        aio_set_fd_handler(d->ctx, sig.fd, NULL, NULL, NULL, NULL, NULL);
         close(sig.fd);
     }
-    aio_context_free(d.ctx);
+    aio_context_free(d->ctx);
+    free(d->socket_path);
+    free(d->ro_socket_path);
+    return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* --log-level first, so that loading the config logs as asked. */
+static int set_log_level(const Options *o)
+{
+    int level;
+
+    if (o->log_level) {
+        level = log_level_parse(o->log_level);
+        if (level < 0) {
+            fprintf(stderr, "iothreadd: invalid --log-level '%s'\n",
+                    o->log_level);
+            return EXIT_USAGE;
+        }
+        log_set_level(level);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    Options o = {0};
+    Daemon d = {.max_stall_ms = 60000};
+    IOThreadConfig *objects = NULL;
+    int status;
+
+    daemon_config_init(&d.config);
+    status = parse_options(argc, argv, &o);
+    if (status == 0) {
+        status = set_log_level(&o);
+    }
+    if (status == 0) {
+        d.config_path = o.config;
+        if (load_config(&o, &d.config, &objects) < 0) {
+            status = EXIT_CONFIG;
+        } else if (!o.log_level && d.config.log_level >= 0) {
+            log_set_level(d.config.log_level);
+        }
+    }
+    if (status == 0 && !o.check_config) {
+        status = serve(&d, &o, objects);
+    }
     free_objects(objects, o.n_objects);
     daemon_config_cleanup(&d.config);
-    free(d.socket_path);
-    free(d.ro_socket_path);
     free(o.allow_uids);
     free(o.objects);
-    return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

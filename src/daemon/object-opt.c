@@ -6,7 +6,7 @@
  * wording, except that a repeated key is an error here (QEMU silently
  * keeps the last value, which hides typos in long command lines).
  */
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/object-opt.h"
 
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
 
 /* As QEMU's keyval: keys (fragments) must be shorter than this. */
 #define KEY_MAX 128
@@ -147,101 +147,118 @@ static char *read_value(const char *p, const char **next)
     return val;
 }
 
-static int parse_keyval(const char *arg, json_t **objp, char **errp)
+/* One item's key at *@pp into @key (the implied "qom-type" for a first
+ * item without '='); *@pp is left on its value.  0 or -EINVAL. */
+static int read_key(const char **pp, bool first, char key[KEY_MAX],
+                    char **errp)
 {
-    json_t *strs = json_object(); /* key -> string, as written */
-    json_t *obj = NULL;
-    const char *p = arg, *k;
-    bool first = true;
-    json_t *v;
-    int ret = -EINVAL;
+    const char *p = *pp;
+    size_t len = strcspn(p, "=,");
 
-    if (!strs) {
-        goto nomem;
+    if (first && len && p[len] != '=') {
+        strcpy(key, "qom-type"); /* implied key: the item is a value */
+        return 0;
     }
-    while (*p) {
-        size_t len = strcspn(p, "=,");
-        char key[KEY_MAX];
-        char *val;
+    if (!key_valid(p, len)) {
+        return error_fail(errp, -EINVAL, "Invalid parameter '%.*s'",
+                          (int)len, p);
+    }
+    if (len >= KEY_MAX) {
+        return error_fail(errp, -EINVAL, "Parameter '%.*s' is too long",
+                          (int)len, p);
+    }
+    memcpy(key, p, len);
+    key[len] = '\0';
+    if (p[len] != '=') {
+        return error_fail(errp, -EINVAL, "Expected '=' after parameter '%s'",
+                          key);
+    }
+    *pp = p + len + 1;
+    return 0;
+}
 
-        if (first && len && p[len] != '=') {
-            strcpy(key, "qom-type"); /* implied key: the item is a value */
-        } else {
-            if (!key_valid(p, len)) {
-                error_setf(errp, "Invalid parameter '%.*s'", (int)len, p);
-                goto out;
-            }
-            if (len >= KEY_MAX) {
-                error_setf(errp, "Parameter '%.*s' is too long", (int)len, p);
-                goto out;
-            }
-            memcpy(key, p, len);
-            key[len] = '\0';
-            if (p[len] != '=') {
-                error_setf(errp, "Expected '=' after parameter '%s'", key);
-                goto out;
-            }
-            p += len + 1;
+/* The items of @arg into @strs, key -> string as written.  0, -EINVAL or
+ * -ENOMEM, with *@errp set. */
+static int read_items(const char *arg, json_t *strs, char **errp)
+{
+    const char *p = arg;
+    char key[KEY_MAX];
+    char *val;
+    int ret;
+
+    for (bool first = true; *p; first = false) {
+        ret = read_key(&p, first, key, errp);
+        if (ret < 0) {
+            return ret;
         }
-        first = false;
-
         val = read_value(p, &p);
         if (!val) {
-            goto nomem;
+            return error_fail(errp, -ENOMEM, "Out of memory");
         }
         if (json_object_get(strs, key)) {
-            error_setf(errp, "Parameter '%s' is set more than once", key);
             free(val);
-            goto out;
+            return error_fail(errp, -EINVAL, "Parameter '%s' is set more "
+                              "than once", key);
         }
-        if (json_object_set_new(strs, key, json_string(val)) < 0) {
-            free(val);
-            goto nomem;
-        }
+        ret = json_object_set_new(strs, key, json_string(val));
         free(val);
+        if (ret < 0) {
+            return error_fail(errp, -ENOMEM, "Out of memory");
+        }
     }
+    return 0;
+}
 
-    ret = check_object(strs, errp);
-    if (ret < 0) {
-        goto out;
-    }
+/* A typed copy of @strs into *@objp: integers for the integer
+ * properties, strings for the rest.  0, -EINVAL or -ENOMEM. */
+static int typed_copy(json_t *strs, json_t **objp, char **errp)
+{
+    json_t *obj = json_object(), *v;
+    const char *k;
 
-    /* Typed copy: integers for the integer properties. */
-    obj = json_object();
     if (!obj) {
-        goto nomem;
+        return error_fail(errp, -ENOMEM, "Out of memory");
     }
     json_object_foreach(strs, k, v) {
         const IOThreadPropInfo *pi = iothread_prop_find(k);
         json_t *typed;
+        json_int_t n;
 
-        if (pi && strcmp(pi->type, "int") == 0) {
-            json_int_t n;
-
+        if (pi && pi->kind == IOTHREAD_PROP_INT) {
             if (!parse_int64(json_string_value(v), &n)) {
-                error_setf(errp, "Parameter '%s' expects integer", k);
-                ret = -EINVAL;
-                goto out;
+                json_decref(obj);
+                return error_fail(errp, -EINVAL, "Parameter '%s' expects "
+                                  "integer", k);
             }
             typed = json_integer(n);
         } else {
             typed = json_incref(v);
         }
         if (!typed || json_object_set_new(obj, k, typed) < 0) {
-            goto nomem;
+            json_decref(obj);
+            return error_fail(errp, -ENOMEM, "Out of memory");
         }
     }
     *objp = obj;
-    obj = NULL;
-    ret = 0;
-    goto out;
+    return 0;
+}
 
-nomem:
-    error_setf(errp, "Out of memory");
-    ret = -ENOMEM;
-out:
+static int parse_keyval(const char *arg, json_t **objp, char **errp)
+{
+    json_t *strs = json_object(); /* key -> string, as written */
+    int ret;
+
+    if (!strs) {
+        return error_fail(errp, -ENOMEM, "Out of memory");
+    }
+    ret = read_items(arg, strs, errp);
+    if (ret == 0) {
+        ret = check_object(strs, errp);
+    }
+    if (ret == 0) {
+        ret = typed_copy(strs, objp, errp);
+    }
     json_decref(strs);
-    json_decref(obj);
     return ret;
 }
 

@@ -7,7 +7,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/pidfile.h"
 
 int pidfile_write(Pidfile *p, const char *path, char **errp)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The daemon's IOThread objects: create, retune, delete, look up.
+ * The daemon's IOThread objects as a set: create, retune, delete, look
+ * up, the maximum, and the events each change emits.  One object's life
+ * (its thread, applying settings inside it) is iothread-object.h's.
  *
  * Main thread only.  A change is validated by the caller (see
  * iothread-config.h), committed here, applied inside the iothread by a
@@ -17,24 +19,17 @@
 #include <iothread/aio.h>
 #include <iothread/thread-pool.h>
 
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
+#include "daemon/iothread-object.h"
 
 typedef struct Registry Registry;
-typedef struct IOThreadObject IOThreadObject;
-
-/* Where an object came from: reload only deletes what the config made. */
-typedef enum {
-    ORIGIN_QMP,
-    ORIGIN_COMMAND_LINE,
-    ORIGIN_CONFIG,
-} ObjectOrigin;
 
 /* Called on the main thread after an object was created, changed or
  * deleted ("IOTHREAD_CREATED", ...), for events and status lines. */
 typedef void RegistryEventFn(void *opaque, const char *event, const char *id);
 
 /* Completion of an asynchronous change: @ret 0 or -errno. */
-typedef void RegistryDoneFn(void *opaque, int ret);
+typedef IOThreadDoneFn RegistryDoneFn;
 
 Registry *registry_new(AioContext *main_ctx, long max_objects,
                        RegistryEventFn *event, void *opaque);
@@ -81,42 +76,5 @@ int registry_update(Registry *r, IOThreadObject *obj,
  */
 int registry_update_sync(Registry *r, IOThreadObject *obj,
                          const IOThreadConfig *cfg);
-
-const IOThreadConfig *iothread_object_config(IOThreadObject *obj);
-/* The CPUs the thread may run on, as a cpulist ("0-3"): its cpu-affinity,
- * or every CPU the daemon may use when it has none. */
-const char *iothread_object_cpus(IOThreadObject *obj);
-const char *iothread_object_id(IOThreadObject *obj);
-pid_t iothread_object_tid(IOThreadObject *obj);
-AioContext *iothread_object_context(IOThreadObject *obj);
-/* The back-end in use (AUTO resolved; may change once, poll -> epoll). */
-AioFdmon iothread_object_fdmon(IOThreadObject *obj);
-ObjectOrigin iothread_object_origin(IOThreadObject *obj);
-void iothread_object_set_origin(IOThreadObject *obj, ObjectOrigin origin);
-
-/*
- * Holders: whatever uses an iothread holds it, by name, so that deleting
- * it is refused with a clear error.  hold returns -ENOMEM or 0; release
- * returns -ENOENT for a name that holds nothing.
- */
-int iothread_object_hold(IOThreadObject *obj, const char *holder);
-int iothread_object_release(IOThreadObject *obj, const char *holder);
-/* The first holder's name, or NULL. */
-const char *iothread_object_holder(IOThreadObject *obj);
-
-/*
- * iothread_object_heartbeat: for the watchdog, every period.  Returns
- * whether the iothread answered the previous heartbeat (a loop that runs
- * BHs is alive), and if so sends the next one.  Main thread only.
- */
-bool iothread_object_heartbeat(IOThreadObject *obj);
-
-/* iothread_object_debug_stall: make the iothread's loop block for @ms
- * milliseconds, as a stuck handler would.  0 or -ENOMEM. */
-int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms);
-
-/* User and system CPU time of the thread, in nanoseconds.  0 or -errno. */
-int iothread_object_cpu_time(IOThreadObject *obj, uint64_t *user_ns,
-                             uint64_t *system_ns);
 
 #endif /* IOTHREADD_REGISTRY_H */

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
@@ -51,12 +51,16 @@ static int check_plan(Daemon *d, const DaemonConfig *next, char **errp)
     for (IOThreadObject *o = registry_next(r, NULL); o;
          o = registry_next(r, o)) {
         const IOThreadConfig *want = find_cfg(next, iothread_object_id(o));
+        const IOThreadPropInfo *fixed =
+            want ? iothread_config_creation_diff(want,
+                                                 iothread_object_config(o))
+                 : NULL;
 
-        if (want && want->fdmon != iothread_object_config(o)->fdmon) {
+        if (fixed) {
             return error_fail(errp, -EINVAL,
-                        "IOThread '%s': 'fdmon' cannot change while it "
+                        "IOThread '%s': '%s' cannot change while it "
                         "runs; delete and re-create it",
-                        iothread_object_id(o));
+                        iothread_object_id(o), fixed->name);
         }
         if (!want && iothread_object_origin(o) == ORIGIN_CONFIG) {
             if (iothread_object_holder(o)) {

@@ -12,31 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/socket-setup.h"
-
-char *default_socket_path(void)
-{
-    const char *env = getenv("IOTHREADD_SOCKET");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    char *p = NULL;
-
-    if (env && *env) {
-        return strdup(env);
-    }
-    if (geteuid() == 0) {
-        return strdup("/run/iothreadd/qmp.sock");
-    }
-    if (xdg && *xdg) {
-        if (asprintf(&p, "%s/iothreadd/qmp.sock", xdg) < 0) {
-            return NULL;
-        }
-        return p;
-    }
-    /* No runtime dir (a bare container, a cron job): stay unprivileged
-     * and local rather than guess a shared place. */
-    return strdup("./run/qmp.sock");
-}
 
 /* mkdir -p for the socket's directory; only what we create gets @mode. */
 static int make_parent_dirs(const char *path, mode_t mode, gid_t group,

@@ -8,12 +8,8 @@
 
 #include <sys/types.h>
 
-/*
- * default_socket_path: $IOTHREADD_SOCKET, else /run/iothreadd/qmp.sock as
- * root, else $XDG_RUNTIME_DIR/iothreadd/qmp.sock, else ./run/qmp.sock.
- * Returns a malloc'd string or NULL when out of memory.
- */
-char *default_socket_path(void);
+#include "common/socket-path.h"
+
 
 typedef struct SocketOptions {
     mode_t mode;   /* of the socket; 0600 by default */

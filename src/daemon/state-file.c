@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/config-file.h"
-#include "daemon/error.h"
+#include "common/error.h"
 #include "daemon/state-file.h"
 
 static json_t *state_json(Registry *r)
@@ -102,7 +102,7 @@ int state_restore(const char *path, Registry *r, char **errp)
             ret = registry_create(r, want, ORIGIN_QMP, errp);
             continue;
         }
-        want->fdmon = iothread_object_config(o)->fdmon;
+        iothread_config_keep_creation(want, iothread_object_config(o));
         ret = registry_update_sync(r, o, want);
         if (ret < 0) {
             error_setf(errp, "%s: cannot restore IOThread '%s': %s", path,

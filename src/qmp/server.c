@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
 #include "qmp/json-stream.h"
 #include "qmp/server.h"
 
@@ -80,11 +80,35 @@ struct QmpServer {
     Listener adopted;    /* the pseudo-listener of qmp_server_adopt() */
     uid_t *allowed_uids; /* NULL: everyone the socket's mode lets in */
     size_t nr_allowed_uids;
+    QmpLogFn *log;       /* NULL: messages are dropped */
+    void *log_opaque;
 };
 
 static void client_process(Client *c);
 static void client_close(Client *c);
 static void client_update_handlers(Client *c);
+
+/* Hand a message to the application's log, if it gave us one. */
+static void __attribute__((format(printf, 3, 4)))
+server_log(QmpServer *s, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!s->log) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->log(s->log_opaque, level, msg);
+}
+
+void qmp_server_set_log(QmpServer *s, QmpLogFn *fn, void *opaque)
+{
+    s->log = fn;
+    s->log_opaque = opaque;
+}
 
 void qmp_server_limits_default(QmpServerLimits *l)
 {
@@ -180,7 +204,8 @@ static bool client_flush(Client *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 break;
             }
-            log_debug("QMP client %d: send: %s", c->fd, strerror(errno));
+            server_log(c->server, LOG_DEBUG, "QMP client %d: send: %s",
+                       c->fd, strerror(errno));
             return false;
         }
         c->out_off += (size_t)n;
@@ -206,14 +231,16 @@ static void client_send(Client *c, json_t *msg, bool is_event)
     }
     line = qmp_format_message(msg, &len);
     if (!line) {
-        log_err("QMP client %d: out of memory formatting a message", c->fd);
+        server_log(c->server, LOG_ERR,
+                   "QMP client %d: out of memory formatting a message", c->fd);
         client_close(c);
         return;
     }
     if (is_event &&
         out_pending(c) + len > c->server->limits.max_output_buffer) {
-        log_warning("QMP client %d (pid %d) does not read its events; "
-                    "disconnecting it", c->fd, (int)c->cred.pid);
+        server_log(c->server, LOG_WARNING, "QMP client %d (pid %d) does not "
+                   "read its events; disconnecting it", c->fd,
+                   (int)c->cred.pid);
         free(line);
         client_close(c);
         return;
@@ -240,7 +267,8 @@ static void queue_push(Client *c, json_t *msg, const char *error)
     if (!q || (error && !(q->error = strdup(error)))) {
         free(q);
         json_decref(msg);
-        log_err("QMP client %d: out of memory", c->fd);
+        server_log(c->server, LOG_ERR, "QMP client %d: out of memory",
+                   c->fd);
         return;
     }
     q->msg = msg;
@@ -290,7 +318,8 @@ static void client_update_handlers(Client *c)
                            want_write ? client_writable : NULL, NULL, NULL,
                            c) < 0 &&
         (want_read || want_write)) {
-        log_err("QMP client %d: cannot watch its socket", c->fd);
+        server_log(c->server, LOG_ERR,
+                   "QMP client %d: cannot watch its socket", c->fd);
         want_read = want_write = false;
     }
     c->watching_read = want_read;
@@ -307,7 +336,8 @@ static void client_readable(void *opaque)
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             return;
         }
-        log_debug("QMP client %d: recv: %s", c->fd, strerror(errno));
+        server_log(c->server, LOG_DEBUG, "QMP client %d: recv: %s", c->fd,
+                   strerror(errno));
         client_close(c);
         return;
     }
@@ -544,6 +574,7 @@ static void handle_message(Client *c, json_t *msg)
     if (!args) {
         args = empty = json_object();
     }
+    server_log(c->server, LOG_DEBUG, "QMP: %s", cmd);
     c->server->dispatch(c->server->opaque, req, cmd, args);
     json_decref(empty);
 }
@@ -598,7 +629,7 @@ static void client_close(Client *c)
         aio_set_fd_handler(s->ctx, c->fd, NULL, NULL, NULL, NULL, NULL);
     }
     close(c->fd);
-    log_debug("QMP client %d disconnected", c->fd);
+    server_log(s, LOG_DEBUG, "QMP client %d disconnected", c->fd);
     json_stream_free(c->stream);
     c->stream = NULL;
     queue_clear(c);
@@ -653,14 +684,15 @@ static void accept_one(Listener *l, int fd)
 
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
         !peer_allowed(s, &cred)) {
-        log_warning("QMP: refusing a client of uid %d (pid %d): not in "
-                    "allow-uid", (int)cred.uid, (int)cred.pid);
+        server_log(s, LOG_WARNING, "QMP: refusing a client of uid %d "
+                   "(pid %d): not in allow-uid", (int)cred.uid,
+                   (int)cred.pid);
         close(fd);
         return;
     }
     if (s->nr_clients >= s->limits.max_clients) {
-        log_warning("QMP: refusing a client: the limit of %d clients is "
-                    "reached", s->limits.max_clients);
+        server_log(s, LOG_WARNING, "QMP: refusing a client: the limit of "
+                   "%d clients is reached", s->limits.max_clients);
         close(fd);
         return;
     }
@@ -687,8 +719,8 @@ static void accept_one(Listener *l, int fd)
     c->next = s->clients;
     s->clients = c;
     s->nr_clients++;
-    log_debug("QMP client %d connected (pid %d, uid %d)", fd,
-              (int)c->cred.pid, (int)c->cred.uid);
+    server_log(s, LOG_DEBUG, "QMP client %d connected (pid %d, uid %d)",
+               fd, (int)c->cred.pid, (int)c->cred.uid);
     c->refs++; /* the greeting may find the peer gone and close it */
     send_greeting(c);
     if (!c->closed) {
@@ -708,7 +740,8 @@ static void listener_readable(void *opaque)
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED) {
-                log_warning("QMP: accept: %s", strerror(errno));
+                server_log(l->server, LOG_WARNING, "QMP: accept: %s",
+                           strerror(errno));
             }
             return;
         }

@@ -55,7 +55,8 @@ QmpServer *qmp_server_new(AioContext *ctx, const QmpServerLimits *limits,
  * qmp_server_add_listener: accept clients on @fd, a listening stream
  * socket, which the server makes non-blocking.  Only commands for which
  * @allowed returns true are dispatched on its clients (NULL: every
- * command), which makes a read-only socket.  The server closes @fd when freed.  Returns 0 or -errno.
+ * command), which makes a read-only socket.  The server closes @fd when
+ * freed.  Returns 0 or -errno.
  */
 int qmp_server_add_listener(QmpServer *s, int fd,
                             bool (*allowed)(const char *command));
@@ -80,6 +81,18 @@ void qmp_server_broadcast_event(QmpServer *s, const char *name, json_t *data);
  * restriction.  Returns 0 or -ENOMEM (nothing changed).
  */
 int qmp_server_set_allowed_uids(QmpServer *s, const uid_t *uids, size_t n);
+
+/*
+ * The server's diagnostics (clients connecting, refused, dropped; each
+ * command's name at debug level) go to the application through this
+ * hook: @level is a syslog(3) priority (LOG_ERR ... LOG_DEBUG), @msg one
+ * line without a newline, valid for the call.
+ */
+typedef void QmpLogFn(void *opaque, int level, const char *msg);
+
+/* qmp_server_set_log: send diagnostics to @fn (NULL: drop them, the
+ * default). */
+void qmp_server_set_log(QmpServer *s, QmpLogFn *fn, void *opaque);
 
 /* Clients connected now (for status lines). */
 int qmp_server_client_count(QmpServer *s);

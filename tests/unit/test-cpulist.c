@@ -15,7 +15,7 @@
 
 #include "../harness.h"
 
-#include "daemon/cpulist.h"
+#include "common/cpulist.h"
 
 static cpu_set_t avail;
 static int avail_first = -1, avail_second = -1, unavail_first = -1;

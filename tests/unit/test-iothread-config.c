@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <iothread/aio.h>
+
 #include "../harness.h"
 
-#include "daemon/cpulist.h"
-#include "daemon/iothread-config.h"
+#include "common/cpulist.h"
+#include "common/iothread-config.h"
 
 static char *avail_str(void)
 {
@@ -687,4 +689,79 @@ TEST(get_each_prop)
     json_decref(v);
     json_decref(all);
     free(av);
+}
+
+/* The shared folder names the back-ends without linking the library; the
+ * daemon converts by index, so the order must be AioFdmon's. */
+TEST(fdmon_names_follow_the_library_order)
+{
+    int n = 0;
+
+    for (; iothread_fdmon_names[n]; n++) {
+        CHECK_STR(iothread_fdmon_names[n], aio_fdmon_name((AioFdmon)n));
+    }
+    CHECK_EQ_INT(n, AIO_FDMON_POLL + 1);
+    CHECK(iothread_prop_find("fdmon")->choices == iothread_fdmon_names);
+}
+
+/* Every row is complete and its default is what init gives and what its
+ * own validation accepts; CLI options are unique. */
+TEST(prop_table_rows_are_consistent)
+{
+    IOThreadConfig c;
+
+    iothread_config_init(&c);
+    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
+        json_t *v = iothread_config_get(&c, p->name);
+
+        CHECK(p->cli && *p->cli && p->arg && *p->arg);
+        CHECK(iothread_prop_find_cli(p->cli) == p);
+        CHECK((p->kind == IOTHREAD_PROP_ENUM) == (p->choices != NULL));
+        if (p->kind == IOTHREAD_PROP_INT) {
+            CHECK(p->min <= p->def && p->def <= p->max);
+            CHECK_EQ_INT(json_integer_value(v), p->def);
+        } else if (p->kind == IOTHREAD_PROP_ENUM) {
+            CHECK_STR(json_string_value(v), p->choices[p->def]);
+        } else {
+            CHECK_STR(json_string_value(v), ""); /* not pinned */
+        }
+        json_decref(v);
+    }
+    CHECK_EQ_INT(c.poll_max_ns, IOTHREAD_POLL_MAX_NS_DEFAULT);
+    CHECK_EQ_INT(c.thread_pool_min, IOTHREAD_THREAD_POOL_MIN_DEFAULT);
+    CHECK_EQ_INT(c.thread_pool_max, IOTHREAD_THREAD_POOL_MAX_DEFAULT);
+    CHECK(iothread_prop_find_cli("cpu-affinity") == NULL);
+    CHECK(iothread_prop_find_cli("cpus") ==
+          iothread_prop_find("cpu-affinity"));
+}
+
+TEST(choices_text_joins_with_the_separators)
+{
+    const IOThreadPropInfo *p = iothread_prop_find("fdmon");
+    char buf[64];
+
+    CHECK_STR(iothread_prop_choices_text(p, ", ", " or ", buf, sizeof(buf)),
+              "auto, io_uring, epoll or poll");
+    CHECK_STR(iothread_prop_choices_text(p, ", ", ", ", buf, 10), "auto, io_");
+    CHECK_EQ_INT(iothread_prop_choice(p, "epoll"), 2);
+    CHECK_EQ_INT(iothread_prop_choice(p, "kqueue"), -1);
+}
+
+TEST(creation_only_properties_diff_and_keep)
+{
+    IOThreadConfig a, b;
+    char *err = NULL;
+    json_t *p = json_pack("{s:s, s:I}", "fdmon", "epoll", "poll-grow",
+                          (json_int_t)4);
+
+    iothread_config_init(&a);
+    iothread_config_init(&b);
+    CHECK(iothread_config_creation_diff(&a, &b) == NULL);
+    REQUIRE(iothread_config_apply(&b, p, true, &err) == 0);
+    CHECK(iothread_config_creation_diff(&a, &b) ==
+          iothread_prop_find("fdmon"));
+    iothread_config_keep_creation(&a, &b);
+    CHECK(iothread_config_creation_diff(&a, &b) == NULL);
+    CHECK_EQ_INT(a.poll_grow, 0); /* runtime properties are not copied */
+    json_decref(p);
 }

@@ -11,7 +11,7 @@
 
 #include "../harness.h"
 
-#include "daemon/iothread-config.h"
+#include "common/iothread-config.h"
 #include "daemon/object-opt.h"
 
 /* Parse @arg expecting success and a result equal to the JSON @want. */

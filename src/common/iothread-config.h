@@ -2,10 +2,10 @@
 /*
  * The settings of one IOThread object and their validation.  The config
  * file, --object, object-add, qom-set and iothread-set all describe an
- * IOThread as a JSON object of QEMU-named properties; this is the single
- * place that knows those names, their types, their ranges and their error
- * messages, so that every entry point accepts and rejects the same things
- * with the same (QEMU-style) words.
+ * IOThread as a JSON object of QEMU-named properties; the functions here,
+ * driven by the property table (iothread-props.h), are the single place
+ * that checks them, so that every entry point accepts and rejects the same
+ * things with the same (QEMU-style) words.
  *
  * Library-style: never prints, never exits.  An IOThreadConfig is a plain
  * value; it is not thread-safe, the caller serialises access.
@@ -19,9 +19,9 @@
 
 #include <jansson.h>
 
-#include <iothread/aio.h>
+#include "common/iothread-props.h"
 
-/* Defaults, as QEMU's. */
+/* Defaults, as QEMU's (the table's def column says the same). */
 #define IOTHREAD_POLL_MAX_NS_DEFAULT 32768
 #define IOTHREAD_THREAD_POOL_MIN_DEFAULT 0
 #define IOTHREAD_THREAD_POOL_MAX_DEFAULT 64
@@ -30,18 +30,23 @@
  * that ids fit thread names, log lines and fixed buffers predictably. */
 #define IOTHREAD_ID_MAX_LEN 127
 
+/* The stored form of each kind (see iothread-props.h). */
+#define IOTHREAD_CONFIG_FIELD_INT(field) int64_t field;
+#define IOTHREAD_CONFIG_FIELD_CPULIST(field)                                 \
+    char *field;        /* malloc'd canonical cpulist (cpulist_format), or   \
+                           NULL = not pinned */                              \
+    cpu_set_t affinity; /* valid when field != NULL */
+#define IOTHREAD_CONFIG_FIELD_ENUM(field) int field; /* index of a choice */
+#define IOTHREAD_CONFIG_FIELD_(name, kind, field, ...)                       \
+    IOTHREAD_CONFIG_FIELD_##kind(field)
+
 typedef struct IOThreadConfig {
-    char *id;              /* malloc'd; NULL until the caller sets it */
-    int64_t poll_max_ns;   /* default 32768; 0 = no polling */
-    int64_t poll_grow;     /* default 0 (= factor 2) */
-    int64_t poll_shrink;   /* default 0 (= reset to 0) */
-    int64_t aio_max_batch; /* default 0 (= engine default) */
-    int64_t thread_pool_min; /* default 0; 0 .. INT64_MAX (as QEMU) */
-    int64_t thread_pool_max; /* default 64; 1 .. INT64_MAX, >= min */
-    char *cpu_affinity;    /* malloc'd canonical cpulist (cpulist_format),
-                              or NULL = not pinned */
-    cpu_set_t affinity;    /* valid when cpu_affinity != NULL */
-    AioFdmon fdmon;        /* requested back-end; default AIO_FDMON_AUTO */
+    char *id; /* malloc'd; NULL until the caller sets it */
+    /* One member per row of IOTHREAD_PROPERTIES(): int64_t poll_max_ns,
+     * poll_grow, poll_shrink, aio_max_batch, thread_pool_min,
+     * thread_pool_max; char *cpu_affinity + cpu_set_t affinity; int fdmon
+     * (an index into iothread_fdmon_names[], which follows AioFdmon). */
+    IOTHREAD_PROPERTIES(IOTHREAD_CONFIG_FIELD_)
 } IOThreadConfig;
 
 /* iothread_config_init: fill *@c with the defaults; id and cpu_affinity
@@ -71,13 +76,15 @@ bool iothread_id_valid(const char *id);
  * PROP: value, e.g. {"poll-max-ns": 1000, "cpu-affinity": "0-1"}) on *@c.
  * NULL or {} changes nothing.
  *
- * Properties: the integer ones (poll-max-ns, poll-grow, poll-shrink,
- * aio-max-batch, thread-pool-min, thread-pool-max, all in [0, INT64_MAX]
- * as in QEMU) take JSON integers only (a real, a string or a boolean
- * is a type error); cpu-affinity takes a CPU list string (cpulist.h), or ""
- * to unpin; fdmon takes "auto", "io_uring", "epoll" or "poll" and only when
- * @creating (the back-end of a running thread cannot change), even if the
- * value equals the current one.  "id" and "qom-type" are not properties
+ * Properties are the rows of IOTHREAD_PROPERTIES() (iothread-props.h):
+ * INT ones (poll-max-ns, poll-grow, poll-shrink, aio-max-batch,
+ * thread-pool-min, thread-pool-max, all in [0, INT64_MAX] as in QEMU) take
+ * JSON integers only (a real, a string or a boolean is a type error);
+ * cpu-affinity takes a CPU list string (cpulist.h), or "" to unpin; an ENUM
+ * (fdmon: "auto", "io_uring", "epoll" or "poll") one of its choices.
+ * Creation-only rows (fdmon) are refused unless @creating (the back-end of
+ * a running thread cannot change), even if the value equals the current
+ * one.  "id" and "qom-type" are not properties
  * here: the caller strips them first, otherwise they are "unexpected".
  *
  * All of @props is validated before anything is stored, including the
@@ -110,26 +117,31 @@ int iothread_config_apply(IOThreadConfig *c, json_t *props, bool creating,
  */
 json_t *iothread_config_to_json(const IOThreadConfig *c);
 
-/* One settable property, for qom-list: its name, QOM type ("int" or
- * "str") and a one-line description. */
-typedef struct IOThreadPropInfo {
-    const char *name;
-    const char *type;
-    const char *description;
-} IOThreadPropInfo;
-
-/* The properties iothread_config_apply() accepts, in a stable order,
- * terminated by an entry whose name is NULL. */
-extern const IOThreadPropInfo iothread_props[];
-
-/* iothread_prop_find: the entry of iothread_props[] named @name, or NULL. */
-const IOThreadPropInfo *iothread_prop_find(const char *name);
-
 /*
  * iothread_config_get: the value of property @prop of *@c as a new JSON
  * value (as in iothread_config_to_json()), for qom-get.  NULL if @prop is
  * not one of iothread_props[] (or out of memory).
  */
 json_t *iothread_config_get(const IOThreadConfig *c, const char *prop);
+
+/*
+ * iothread_config_creation_diff: the first creation-only property (the
+ * table's runtime = false rows, e.g. fdmon) whose value differs between
+ * *@a and *@b, or NULL when they agree on all of them.
+ */
+const IOThreadPropInfo *iothread_config_creation_diff(const IOThreadConfig *a,
+                                                      const IOThreadConfig *b);
+
+/*
+ * iothread_config_keep_creation: give *@dst the creation-only properties
+ * of *@src (a running iothread's), so that *@dst can be applied to it.
+ * Creation-only rows are INT or ENUM (no strings to copy).
+ */
+void iothread_config_keep_creation(IOThreadConfig *dst,
+                                   const IOThreadConfig *src);
+
+/* iothread_config_int: the value of INT row @p in *@c. */
+int64_t iothread_config_int(const IOThreadConfig *c,
+                            const IOThreadPropInfo *p);
 
 #endif /* IOTHREADD_IOTHREAD_CONFIG_H */

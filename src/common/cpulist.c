@@ -4,8 +4,8 @@
  * cpulist.h for the grammar.  Kept apart from the IOThread code so that the
  * parser can be tested on its own, against this machine's real affinity.
  */
-#include "daemon/error.h"
-#include "daemon/cpulist.h"
+#include "common/error.h"
+#include "common/cpulist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -67,11 +67,105 @@ static void unexpected(const char *list, const char *p, char **errp)
     }
 }
 
+/*
+ * One item at *@pp ("N", "N-M", "^N", "^N-M"), added to @include or
+ * @exclude; *@pp is left on the ',' or NUL that ends it.  0 or -EINVAL
+ * with *@errp set.
+ */
+static int parse_item(const char *s, const char **pp, cpu_set_t *include,
+                      cpu_set_t *exclude, char **errp)
+{
+    const char *p = *pp;
+    bool negate = false;
+    int lo, hi;
+
+    if (*p == ',' || *p == '\0') {
+        return error_fail(errp, -EINVAL, "invalid cpulist '%s': empty item "
+                          "at position %d", s, (int)(p - s));
+    }
+    if (*p == 'r') {
+        return error_fail(errp, -EINVAL, "invalid cpulist '%s': 'r' must be "
+                          "used alone", s);
+    }
+    if (*p == '^') {
+        negate = true;
+        p++;
+        if (!isdigit((unsigned char)*p)) {
+            return error_fail(errp, -EINVAL, "invalid cpulist '%s': expected "
+                              "a CPU number after '^' at position %d", s,
+                              (int)(p - s));
+        }
+    } else if (!isdigit((unsigned char)*p)) {
+        unexpected(s, p, errp);
+        return -EINVAL;
+    }
+    if (parse_cpu(s, &p, &lo, errp) < 0) {
+        return -EINVAL;
+    }
+    hi = lo;
+    if (*p == '-') {
+        p++;
+        if (*p == '\0' || *p == ',') {
+            return error_fail(errp, -EINVAL, "invalid cpulist '%s': range "
+                              "without end", s);
+        }
+        if (!isdigit((unsigned char)*p)) {
+            unexpected(s, p, errp);
+            return -EINVAL;
+        }
+        if (parse_cpu(s, &p, &hi, errp) < 0) {
+            return -EINVAL;
+        }
+        if (hi < lo) {
+            return error_fail(errp, -EINVAL, "invalid cpulist '%s': reversed "
+                              "range %d-%d", s, lo, hi);
+        }
+    }
+    if (*p != ',' && *p != '\0') {
+        unexpected(s, p, errp);
+        return -EINVAL;
+    }
+    for (int i = lo; i <= hi; i++) {
+        CPU_SET(i, negate ? exclude : include);
+    }
+    *pp = p;
+    return 0;
+}
+
+/* The included CPUs minus the excluded ones, which must be some and all
+ * available.  0 or -EINVAL with *@errp set. */
+static int select_cpus(const char *s, const cpu_set_t *include,
+                       const cpu_set_t *exclude, const cpu_set_t *avail,
+                       cpu_set_t *result, char **errp)
+{
+    CPU_ZERO(result);
+    for (int i = 0; i < CPU_SETSIZE; i++) {
+        if (CPU_ISSET(i, include) && !CPU_ISSET(i, exclude)) {
+            CPU_SET(i, result);
+        }
+    }
+    if (CPU_COUNT(result) == 0) {
+        return error_fail(errp, -EINVAL, "invalid cpulist '%s': no CPU "
+                          "selected", s);
+    }
+    for (int i = 0; i < CPU_SETSIZE; i++) {
+        if (CPU_ISSET(i, result) && !CPU_ISSET(i, avail)) {
+            char *av = cpulist_format(avail);
+
+            error_setf(errp, "CPU %d is not available (available: %s)", i,
+                       av ? av : "?");
+            free(av);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int cpulist_parse(const char *s, cpu_set_t *set, char **errp)
 {
     cpu_set_t avail, include, exclude, result;
     const char *p;
-    int ret, i;
+    int ret;
 
     if (errp) {
         *errp = NULL;
@@ -81,102 +175,28 @@ int cpulist_parse(const char *s, cpu_set_t *set, char **errp)
     }
     ret = available_cpus(&avail);
     if (ret < 0) {
-        error_setf(errp, "cannot read the process's CPU affinity: %s",
-                  strerror(-ret));
-        return -EINVAL;
+        return error_fail(errp, -EINVAL, "cannot read the process's CPU "
+                          "affinity: %s", strerror(-ret));
     }
     if (strcmp(s, "r") == 0) {
         *set = avail;
         return 0;
     }
     if (!*s) {
-        error_setf(errp, "invalid cpulist '': empty");
-        return -EINVAL;
+        return error_fail(errp, -EINVAL, "invalid cpulist '': empty");
     }
-
     CPU_ZERO(&include);
     CPU_ZERO(&exclude);
-    p = s;
-    for (;;) {
-        bool negate = false;
-        int lo, hi;
-
-        if (*p == ',' || *p == '\0') {
-            error_setf(errp, "invalid cpulist '%s': empty item at position %d",
-                      s, (int)(p - s));
+    for (p = s;; p++) { /* p++: past the comma; an item must follow */
+        if (parse_item(s, &p, &include, &exclude, errp) < 0) {
             return -EINVAL;
-        }
-        if (*p == 'r') {
-            error_setf(errp, "invalid cpulist '%s': 'r' must be used alone", s);
-            return -EINVAL;
-        }
-        if (*p == '^') {
-            negate = true;
-            p++;
-            if (!isdigit((unsigned char)*p)) {
-                error_setf(errp, "invalid cpulist '%s': expected a CPU number "
-                          "after '^' at position %d", s, (int)(p - s));
-                return -EINVAL;
-            }
-        } else if (!isdigit((unsigned char)*p)) {
-            unexpected(s, p, errp);
-            return -EINVAL;
-        }
-        if (parse_cpu(s, &p, &lo, errp) < 0) {
-            return -EINVAL;
-        }
-        hi = lo;
-        if (*p == '-') {
-            p++;
-            if (*p == '\0' || *p == ',') {
-                error_setf(errp, "invalid cpulist '%s': range without end", s);
-                return -EINVAL;
-            }
-            if (!isdigit((unsigned char)*p)) {
-                unexpected(s, p, errp);
-                return -EINVAL;
-            }
-            if (parse_cpu(s, &p, &hi, errp) < 0) {
-                return -EINVAL;
-            }
-            if (hi < lo) {
-                error_setf(errp, "invalid cpulist '%s': reversed range %d-%d",
-                          s, lo, hi);
-                return -EINVAL;
-            }
-        }
-        if (*p != ',' && *p != '\0') {
-            unexpected(s, p, errp);
-            return -EINVAL;
-        }
-        for (i = lo; i <= hi; i++) {
-            CPU_SET(i, negate ? &exclude : &include);
         }
         if (*p == '\0') {
             break;
         }
-        p++; /* the comma; an item must follow */
     }
-
-    CPU_ZERO(&result);
-    for (i = 0; i < CPU_SETSIZE; i++) {
-        if (CPU_ISSET(i, &include) && !CPU_ISSET(i, &exclude)) {
-            CPU_SET(i, &result);
-        }
-    }
-    if (CPU_COUNT(&result) == 0) {
-        error_setf(errp, "invalid cpulist '%s': no CPU selected", s);
+    if (select_cpus(s, &include, &exclude, &avail, &result, errp) < 0) {
         return -EINVAL;
-    }
-    for (i = 0; i < CPU_SETSIZE; i++) {
-        if (CPU_ISSET(i, &result) && !CPU_ISSET(i, &avail)) {
-            char *av = cpulist_format(&avail);
-
-            error_setf(errp, "CPU %d is not available (available: %s)", i,
-                      av ? av : "?");
-            free(av);
-            return -EINVAL;
-        }
     }
     *set = result;
     return 0;

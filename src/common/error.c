@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "daemon/error.h"
+#include "common/error.h"
 
 static void error_vsetf(char **errp, const char *fmt, va_list ap)
 {

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's QMP commands: the table (qmp-commands.c) and the handlers,
+ * which live with what they command (qmp-iothread.c, qmp-qom.c,
+ * qmp-misc.c).  Every handler is a QmpCommandFn whose opaque is the
+ * Daemon.  Main thread only.
+ */
+#ifndef IOTHREADD_QMP_COMMANDS_H
+#define IOTHREADD_QMP_COMMANDS_H
+
+#include "daemon/daemon.h"
+#include "qmp/dispatch.h"
+
+/* The table, terminated by a row with no name. */
+extern const QmpCommand daemon_qmp_commands[];
+
+/* Handlers (see iothreadd-qmp(7) for what each does). */
+QmpCommandFn cmd_query_version, cmd_query_commands, cmd_query_status,
+    cmd_quit, cmd_reload;
+QmpCommandFn cmd_object_add, cmd_object_del, cmd_iothread_set,
+    cmd_query_iothreads, cmd_query_iothread_stats;
+QmpCommandFn cmd_qom_list, cmd_qom_list_get, cmd_qom_get, cmd_qom_set;
+QmpCommandFn cmd_x_hold, cmd_x_stall, cmd_x_release;
+
+/* Helpers the handlers share. */
+
+/* The string argument @name of @args (NULL when absent). */
+const char *qmp_str_arg(json_t *args, const char *name);
+
+/* Answer GenericError with @err (freed), or @fallback when it is NULL. */
+void qmp_reply_errp(QmpRequest *req, char *err, const char *fallback);
+
+/* The iothread @id, or NULL after answering DeviceNotFound. */
+IOThreadObject *qmp_find_iothread(Daemon *d, QmpRequest *req,
+                                  const char *id);
+
+/* Validate @props against a copy of @obj's settings, then commit and
+ * apply them; @req is answered once they are in effect. */
+void qmp_update_object(Daemon *d, QmpRequest *req, IOThreadObject *obj,
+                       json_t *props);
+
+#endif /* IOTHREADD_QMP_COMMANDS_H */
