@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -199,8 +200,70 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/*
+ * A crash names its case too: print it, then let the previous action (the
+ * default, or a sanitizer's report) have the signal.  A fault returns and
+ * faults again under that action; an abort is raised again.
+ */
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction crash_old[sizeof(crash_signals) /
+                                  sizeof(crash_signals[0])];
+
+static void write_str(const char *s)
+{
+    ssize_t r = write(STDOUT_FILENO, s, strlen(s));
+
+    (void)r;
+}
+
+static void on_crash(int sig)
+{
+    const char *name = atomic_load(&running_case);
+    char num[4] = {(char)('0' + sig / 10 % 10), (char)('0' + sig % 10)};
+
+    write_str("not ok - ");
+    write_str(name ? name : "(between cases)");
+    write_str(": killed by signal ");
+    write_str(sig >= 10 ? num : num + 1);
+    write_str("\n");
+    for (size_t i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]);
+         i++) {
+        if (crash_signals[i] == sig) {
+            sigaction(sig, &crash_old[i], NULL);
+        }
+    }
+    if (sig == SIGABRT) {
+        raise(sig);
+    }
+}
+
+static void catch_crashes(void)
+{
+    struct sigaction sa = {.sa_handler = on_crash};
+
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]);
+         i++) {
+        sigaction(crash_signals[i], &sa, &crash_old[i]);
+    }
+}
+
+/* IOTHREAD_TEST_VERBOSE: a line before each case, so that a crash the
+ * signal handler cannot report (a fault in a thread that blocks every
+ * signal, as IOThreads do) still shows which case was running. */
+static bool verbose(void)
+{
+    const char *v = getenv("IOTHREAD_TEST_VERBOSE");
+
+    return v && *v && *v != '0';
+}
+
 static void run_one(const char *name, TestCase *tc, AioFdmon fdmon)
 {
+    if (verbose()) {
+        printf("# start %s\n", name);
+        fflush(stdout);
+    }
     atomic_store(&failures_in_case, 0);
     skip_reason[0] = '\0';
     atomic_store(&running_case, name);
@@ -239,6 +302,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_detach(wd);
+    catch_crashes();
 
     for (TestCase *tc = cases; tc; tc = tc->next) {
         if (filter && !strstr(tc->name, filter)) {

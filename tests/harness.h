@@ -16,6 +16,10 @@
  * another thread (WAIT_FOR) fail much sooner: when their progress counter
  * stands still for test_stall_sec().
  *
+ * A crash prints "not ok - NAME: killed by signal N" where the signal can
+ * be caught; IOTHREAD_TEST_VERBOSE=1 prints "# start NAME" before each case
+ * for the others.
+ *
  * Arguments: an optional substring; only cases whose name contains it run.
  */
 #ifndef IOTHREAD_TESTS_HARNESS_H

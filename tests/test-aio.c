@@ -854,6 +854,66 @@ TEST_FDMON(timers_fire_in_deadline_order)
     aio_context_free(ctx);
 }
 
+/*
+ * Arm, re-arm and delete timers in random order (every heap path: sift
+ * up, sift down, removal from the middle), then fire: they run in the
+ * order of their final deadlines, the deleted ones never.
+ */
+TEST_FDMON(timers_mod_del_keep_deadline_order)
+{
+    enum { N = 300, OPS = 3000 };
+    AioContext *ctx = new_ctx(fdmon);
+    AioTimer *t[N];
+    int64_t deadline[N]; /* -1: not armed */
+    int64_t base = aio_clock_now(AIO_CLOCK_MONOTONIC);
+    unsigned seed = 4242;
+    int armed = 0;
+
+    REQUIRE(ctx);
+    order_len = 0;
+    for (int i = 0; i < N; i++) {
+        t[i] = aio_timer_new(ctx, AIO_CLOCK_MONOTONIC, order_cb,
+                             (void *)(intptr_t)i);
+        deadline[i] = -1;
+    }
+    for (int op = 0; op < OPS; op++) {
+        int i = (int)(rand_r(&seed) % N);
+
+        if (rand_r(&seed) % 4 == 0) {
+            aio_timer_del(t[i]);
+            deadline[i] = -1;
+        } else {
+            /* Distinct deadlines (op is unique), all in the past: one
+             * poll fires every armed timer, in heap order. */
+            deadline[i] = base - 2000LL * OPS +
+                          (int64_t)(rand_r(&seed) % 1000) * OPS + op;
+            CHECK_EQ_INT(aio_timer_mod(t[i], deadline[i]), 0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_INT(aio_timer_expire_time(t[i]), deadline[i]);
+        armed += deadline[i] >= 0;
+    }
+    CHECK(aio_poll(ctx, false));
+    CHECK_EQ_INT(order_len, armed);
+    for (int k = 1; k < order_len; k++) {
+        int64_t prev = deadline[order_seen[k - 1]];
+        int64_t cur = deadline[order_seen[k]];
+
+        if (prev >= cur) {
+            test_fail(__FILE__, __LINE__,
+                      "timer %d (deadline %" PRId64 ") fired after timer %d "
+                      "(deadline %" PRId64 ")", order_seen[k], cur,
+                      order_seen[k - 1], prev);
+            break;
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        aio_timer_free(t[i]);
+    }
+    aio_context_free(ctx);
+}
+
 static void *arm_later(void *opaque)
 {
     TimerData *d = opaque;
