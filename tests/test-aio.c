@@ -255,19 +255,50 @@ TEST_FDMON(notify_is_not_progress)
     aio_context_free(ctx);
 }
 
+/*
+ * Another thread that does @fn(@arg) once @ctx's home thread is blocked
+ * (its blocking-waits counter moved: it has announced the wait and is in
+ * it, or about to be), so only a working wake-up gets the loop going.
+ */
+typedef struct Later {
+    AioContext *ctx;
+    void (*fn)(void *arg);
+    void *arg;
+    pthread_t thread;
+} Later;
+
+static bool loop_blocked(AioContext *ctx, AioStats *st)
+{
+    aio_context_get_stats(ctx, st);
+    return st->blocking_waits > 0;
+}
+
+static void *later_main(void *opaque)
+{
+    Later *l = opaque;
+    AioStats st = {0};
+
+    WAIT_FOR(loop_blocked(l->ctx, &st), (long long)st.iterations,
+             "the loop never blocked");
+    l->fn(l->arg);
+    return NULL;
+}
+
+static void do_later(Later *l, AioContext *ctx, void (*fn)(void *), void *arg)
+{
+    *l = (Later){.ctx = ctx, .fn = fn, .arg = arg};
+    pthread_create(&l->thread, NULL, later_main, l);
+}
+
 typedef struct CrossThread {
     AioContext *ctx;
     AioBH *bh;
     int n;
 } CrossThread;
 
-static void *schedule_later(void *opaque)
+static void schedule_bh(void *opaque)
 {
-    CrossThread *x = opaque;
-
-    usleep(20000); /* let the home thread block first (not required) */
-    aio_bh_schedule(x->bh);
-    return NULL;
+    aio_bh_schedule(opaque);
 }
 
 static void cross_bh(void *opaque)
@@ -278,15 +309,15 @@ static void cross_bh(void *opaque)
 TEST_FDMON(bh_from_other_thread_wakes_loop)
 {
     CrossThread x = {.ctx = new_ctx(fdmon)};
-    pthread_t t;
+    Later l;
 
     REQUIRE(x.ctx);
     x.bh = aio_bh_new(x.ctx, cross_bh, &x);
-    pthread_create(&t, NULL, schedule_later, &x);
+    do_later(&l, x.ctx, schedule_bh, x.bh);
     while (x.n == 0) {
         aio_poll(x.ctx, true); /* must not hang: the watchdog says so */
     }
-    pthread_join(t, NULL);
+    pthread_join(l.thread, NULL);
     CHECK_EQ_INT(x.n, 1);
     aio_bh_delete(x.bh);
     aio_poll(x.ctx, false);
@@ -355,27 +386,25 @@ TEST_FDMON(event_flush)
     aio_context_free(ctx);
 }
 
-static void *set_later(void *opaque)
+static void set_notifier(void *opaque)
 {
-    usleep(20000);
     event_notifier_set(opaque);
-    return NULL;
 }
 
 TEST_FDMON(event_wait_from_other_thread)
 {
     AioContext *ctx = new_ctx(fdmon);
     ENData d = {0};
-    pthread_t t;
+    Later l;
 
     REQUIRE(ctx);
     REQUIRE(event_notifier_init(&d.e, false) == 0);
     aio_set_event_notifier(ctx, &d.e, en_read_cb, NULL, NULL);
-    pthread_create(&t, NULL, set_later, &d.e);
+    do_later(&l, ctx, set_notifier, &d.e);
     while (d.n == 0) {
         aio_poll(ctx, true);
     }
-    pthread_join(t, NULL);
+    pthread_join(l.thread, NULL);
     CHECK_EQ_INT(d.n, 1);
     aio_set_event_notifier(ctx, &d.e, NULL, NULL, NULL);
     event_notifier_cleanup(&d.e);
@@ -914,30 +943,28 @@ TEST_FDMON(timers_mod_del_keep_deadline_order)
     aio_context_free(ctx);
 }
 
-static void *arm_later(void *opaque)
+static void arm_in_1ms(void *opaque)
 {
     TimerData *d = opaque;
 
-    usleep(20000);
     d->deadline = aio_clock_now(AIO_CLOCK_MONOTONIC) + MS;
     aio_timer_mod(d->t, d->deadline);
-    return NULL;
 }
 
 TEST_FDMON(timer_armed_from_other_thread_wakes_loop)
 {
     AioContext *ctx = new_ctx(fdmon);
-    TimerData d = {.max = 1}; /* deadline: set by arm_later() */
-    pthread_t th;
+    TimerData d = {.max = 1}; /* deadline: set by arm_in_1ms() */
+    Later l;
 
     REQUIRE(ctx);
     d.t = aio_timer_new(ctx, AIO_CLOCK_MONOTONIC, timer_cb, &d);
-    pthread_create(&th, NULL, arm_later, &d);
+    do_later(&l, ctx, arm_in_1ms, &d);
     /* Blocks with no deadline until the other thread arms the timer. */
     while (d.n == 0) {
         aio_poll(ctx, true);
     }
-    pthread_join(th, NULL);
+    pthread_join(l.thread, NULL);
     CHECK_EQ_INT(d.n, 1);
     aio_timer_free(d.t);
     aio_context_free(ctx);
