@@ -180,7 +180,12 @@ TEST(churn_10000_iothreads_under_load)
     REQUIRE(load_start(&l) == 0);
     iothread_options_init(&o);
     o.name = "churn";
-    usleep(10000);
+    /* Every part of the load is going before the churn starts. */
+    WAIT_FOR(atomic_load(&l.bh_ran) > 0 && atomic_load(&l.timer_fired) > 0 &&
+                 atomic_load(&l.tokens) > 0,
+             atomic_load(&l.bh_ran) + atomic_load(&l.timer_fired) +
+                 atomic_load(&l.tokens),
+             "the background load did not start");
     bh0 = atomic_load(&l.bh_ran);
     timers0 = atomic_load(&l.timer_fired);
     tokens0 = atomic_load(&l.tokens);
