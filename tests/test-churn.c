@@ -330,16 +330,16 @@ static void post_one(Poster *ps)
  * they wake the loop on paths of their own (the fd monitor, a deadline). */
 static void post_other_kinds(Think *t, long i)
 {
-    bool no = false;
+    bool taken = false; /* the pending flag's value we expect */
 
-    if (i % 16 == 0 && atomic_compare_exchange_strong(&t->fd_pending, &no,
-                                                      true)) {
+    if (i % 16 == 0 && atomic_compare_exchange_strong(&t->fd_pending,
+                                                      &taken, true)) {
         atomic_fetch_add(&t->fd_sets, 1);
         event_notifier_set(&t->fd_event);
     }
-    no = false;
+    taken = false;
     if (i % 64 == 32 && atomic_compare_exchange_strong(&t->timer_pending,
-                                                       &no, true)) {
+                                                       &taken, true)) {
         atomic_fetch_add(&t->timer_arms, 1);
         aio_timer_mod_in(t->timer, 50 * US);
     }
@@ -377,10 +377,10 @@ static void *poster_main(void *opaque)
             post_other_kinds(t, i);
         }
         wait_own_posts(ps, i);
-        while (atomic_load(&t->fd_pending) || atomic_load(&t->timer_pending)) {
-            if (atomic_load(&t->give_up)) {
-                break;
-            }
+        /* Nor a pending fd event or timer, which would wake it too. */
+        while ((atomic_load(&t->fd_pending) ||
+                atomic_load(&t->timer_pending)) &&
+               !atomic_load(&t->give_up)) {
             usleep(20);
         }
         post_one(ps);
