@@ -222,18 +222,21 @@ TEST_FDMON(bh_idle)
 {
     AioContext *ctx = new_ctx(fdmon);
     Counter c = {0};
-    int64_t t0;
+    AioStats st;
 
     REQUIRE(ctx);
     c.bh = aio_bh_new(ctx, count_bh, &c);
     aio_bh_schedule_idle(c.bh);
-    t0 = aio_clock_now(AIO_CLOCK_MONOTONIC);
-    /* Idle BHs are not progress, but a blocking poll runs them. */
-    for (int i = 0; i < 1000 && c.n == 0; i++) {
-        aio_poll(ctx, true);
-    }
+    /* A blocking poll runs it after one wait with a timeout (nothing else
+     * would end that wait: without a timeout the watchdog fails the
+     * case), and it is not progress. */
+    aio_context_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.blocking_waits, 0);
+    CHECK(!aio_poll(ctx, true));
     CHECK_EQ_INT(c.n, 1);
-    CHECK(aio_clock_now(AIO_CLOCK_MONOTONIC) - t0 < 10000 * MS);
+    aio_context_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.blocking_waits, 1);
+    CHECK_EQ_INT(st.bh_runs, 1);
     aio_bh_delete(c.bh);
     aio_poll(ctx, false);
     aio_context_free(ctx);
@@ -252,19 +255,50 @@ TEST_FDMON(notify_is_not_progress)
     aio_context_free(ctx);
 }
 
+/*
+ * Another thread that does @fn(@arg) once @ctx's home thread is blocked
+ * (its blocking-waits counter moved: it has announced the wait and is in
+ * it, or about to be), so only a working wake-up gets the loop going.
+ */
+typedef struct Later {
+    AioContext *ctx;
+    void (*fn)(void *arg);
+    void *arg;
+    pthread_t thread;
+} Later;
+
+static bool loop_blocked(AioContext *ctx, AioStats *st)
+{
+    aio_context_get_stats(ctx, st);
+    return st->blocking_waits > 0;
+}
+
+static void *later_main(void *opaque)
+{
+    Later *l = opaque;
+    AioStats st = {0};
+
+    WAIT_FOR(loop_blocked(l->ctx, &st), (long long)st.iterations,
+             "the loop never blocked");
+    l->fn(l->arg);
+    return NULL;
+}
+
+static void do_later(Later *l, AioContext *ctx, void (*fn)(void *), void *arg)
+{
+    *l = (Later){.ctx = ctx, .fn = fn, .arg = arg};
+    pthread_create(&l->thread, NULL, later_main, l);
+}
+
 typedef struct CrossThread {
     AioContext *ctx;
     AioBH *bh;
     int n;
 } CrossThread;
 
-static void *schedule_later(void *opaque)
+static void schedule_bh(void *opaque)
 {
-    CrossThread *x = opaque;
-
-    usleep(20000); /* let the home thread block first (not required) */
-    aio_bh_schedule(x->bh);
-    return NULL;
+    aio_bh_schedule(opaque);
 }
 
 static void cross_bh(void *opaque)
@@ -275,15 +309,15 @@ static void cross_bh(void *opaque)
 TEST_FDMON(bh_from_other_thread_wakes_loop)
 {
     CrossThread x = {.ctx = new_ctx(fdmon)};
-    pthread_t t;
+    Later l;
 
     REQUIRE(x.ctx);
     x.bh = aio_bh_new(x.ctx, cross_bh, &x);
-    pthread_create(&t, NULL, schedule_later, &x);
+    do_later(&l, x.ctx, schedule_bh, x.bh);
     while (x.n == 0) {
         aio_poll(x.ctx, true); /* must not hang: the watchdog says so */
     }
-    pthread_join(t, NULL);
+    pthread_join(l.thread, NULL);
     CHECK_EQ_INT(x.n, 1);
     aio_bh_delete(x.bh);
     aio_poll(x.ctx, false);
@@ -352,27 +386,25 @@ TEST_FDMON(event_flush)
     aio_context_free(ctx);
 }
 
-static void *set_later(void *opaque)
+static void set_notifier(void *opaque)
 {
-    usleep(20000);
     event_notifier_set(opaque);
-    return NULL;
 }
 
 TEST_FDMON(event_wait_from_other_thread)
 {
     AioContext *ctx = new_ctx(fdmon);
     ENData d = {0};
-    pthread_t t;
+    Later l;
 
     REQUIRE(ctx);
     REQUIRE(event_notifier_init(&d.e, false) == 0);
     aio_set_event_notifier(ctx, &d.e, en_read_cb, NULL, NULL);
-    pthread_create(&t, NULL, set_later, &d.e);
+    do_later(&l, ctx, set_notifier, &d.e);
     while (d.n == 0) {
         aio_poll(ctx, true);
     }
-    pthread_join(t, NULL);
+    pthread_join(l.thread, NULL);
     CHECK_EQ_INT(d.n, 1);
     aio_set_event_notifier(ctx, &d.e, NULL, NULL, NULL);
     event_notifier_cleanup(&d.e);
@@ -563,9 +595,10 @@ TEST_FDMON(fd_many)
         total += d[i].n;
     }
     CHECK_EQ_INT(total, (N + 2) / 3);
-    /* AUTO on poll(2) must have moved to epoll by now. */
-    CHECK(aio_context_fdmon(ctx) != AIO_FDMON_POLL ||
-          fdmon == AIO_FDMON_POLL);
+    /* A back-end chosen by name is kept past the poll(2) upgrade
+     * threshold (AUTO's upgrade: fdmon_poll_upgrades_to_epoll in
+     * test-threads.c). */
+    CHECK_EQ_INT(aio_context_fdmon(ctx), fdmon);
     for (int i = 0; i < N; i++) {
         aio_set_event_notifier(ctx, &d[i].e, NULL, NULL, NULL);
         event_notifier_cleanup(&d[i].e);
@@ -716,6 +749,7 @@ TEST_FDMON(poll_callbacks)
 
 typedef struct TimerData {
     AioTimer *t;
+    AioClock clock; /* the timer's: deadlines and firing times on it */
     int64_t armed, deadline, fired_at;
     int n, max;
     int64_t period;
@@ -725,8 +759,9 @@ static void timer_cb(void *opaque)
 {
     TimerData *d = opaque;
 
-    d->fired_at = aio_clock_now(AIO_CLOCK_MONOTONIC);
-    CHECK(d->fired_at >= d->deadline); /* never early */
+    d->fired_at = aio_clock_now(d->clock);
+    CHECK(d->deadline > 0);             /* armed by the case */
+    CHECK(d->fired_at >= d->deadline);  /* never early */
     if (++d->n < d->max) {
         d->deadline = d->fired_at + d->period;
         aio_timer_mod(d->t, d->deadline);
@@ -777,7 +812,7 @@ TEST_FDMON(timer_rearms_from_callback)
 TEST_FDMON(timer_del_and_realtime)
 {
     AioContext *ctx = new_ctx(fdmon);
-    TimerData a = {.max = 1}, b = {.max = 1};
+    TimerData a = {.max = 1}, b = {.clock = AIO_CLOCK_REALTIME, .max = 1};
 
     REQUIRE(ctx);
     a.t = aio_timer_new(ctx, AIO_CLOCK_MONOTONIC, timer_cb, &a);
@@ -786,14 +821,15 @@ TEST_FDMON(timer_del_and_realtime)
     aio_timer_mod(a.t, a.deadline);
     aio_timer_del(a.t);
     CHECK(!aio_timer_pending(a.t));
-    /* the realtime timer's deadline is checked against the monotonic
-     * clock in timer_cb, which a realtime deadline only makes stricter
-     * to compute; use its own clock here */
-    b.deadline = 0;
-    aio_timer_mod_in(b.t, 2 * MS);
+    /* The realtime timer, on its own clock: due after a's deadline, so a
+     * would have fired first had the delete not taken. */
+    b.deadline = aio_clock_now(AIO_CLOCK_REALTIME) + 2 * MS;
+    CHECK_EQ_INT(aio_timer_mod(b.t, b.deadline), 0);
+    CHECK_EQ_INT(aio_timer_expire_time(b.t), b.deadline);
     while (b.n == 0) {
         aio_poll(ctx, true);
     }
+    CHECK(aio_clock_now(AIO_CLOCK_MONOTONIC) > a.deadline);
     CHECK_EQ_INT(a.n, 0);
     CHECK_EQ_INT(b.n, 1);
     aio_timer_free(a.t);
@@ -847,31 +883,88 @@ TEST_FDMON(timers_fire_in_deadline_order)
     aio_context_free(ctx);
 }
 
-static void *arm_later(void *opaque)
+/*
+ * Arm, re-arm and delete timers in random order (every heap path: sift
+ * up, sift down, removal from the middle), then fire: they run in the
+ * order of their final deadlines, the deleted ones never.
+ */
+TEST_FDMON(timers_mod_del_keep_deadline_order)
+{
+    enum { N = 300, OPS = 3000 };
+    AioContext *ctx = new_ctx(fdmon);
+    AioTimer *t[N];
+    int64_t deadline[N]; /* -1: not armed */
+    int64_t base = aio_clock_now(AIO_CLOCK_MONOTONIC);
+    unsigned seed = 4242;
+    int armed = 0;
+
+    REQUIRE(ctx);
+    order_len = 0;
+    for (int i = 0; i < N; i++) {
+        t[i] = aio_timer_new(ctx, AIO_CLOCK_MONOTONIC, order_cb,
+                             (void *)(intptr_t)i);
+        deadline[i] = -1;
+    }
+    for (int op = 0; op < OPS; op++) {
+        int i = (int)(rand_r(&seed) % N);
+
+        if (rand_r(&seed) % 4 == 0) {
+            aio_timer_del(t[i]);
+            deadline[i] = -1;
+        } else {
+            /* Distinct deadlines (op is unique), all in the past: one
+             * poll fires every armed timer, in heap order. */
+            deadline[i] = base - 2000LL * OPS +
+                          (int64_t)(rand_r(&seed) % 1000) * OPS + op;
+            CHECK_EQ_INT(aio_timer_mod(t[i], deadline[i]), 0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_INT(aio_timer_expire_time(t[i]), deadline[i]);
+        armed += deadline[i] >= 0;
+    }
+    CHECK(aio_poll(ctx, false));
+    CHECK_EQ_INT(order_len, armed);
+    for (int k = 1; k < order_len; k++) {
+        int64_t prev = deadline[order_seen[k - 1]];
+        int64_t cur = deadline[order_seen[k]];
+
+        if (prev >= cur) {
+            test_fail(__FILE__, __LINE__,
+                      "timer %d (deadline %" PRId64 ") fired after timer %d "
+                      "(deadline %" PRId64 ")", order_seen[k], cur,
+                      order_seen[k - 1], prev);
+            break;
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        aio_timer_free(t[i]);
+    }
+    aio_context_free(ctx);
+}
+
+static void arm_in_1ms(void *opaque)
 {
     TimerData *d = opaque;
 
-    usleep(20000);
     d->deadline = aio_clock_now(AIO_CLOCK_MONOTONIC) + MS;
     aio_timer_mod(d->t, d->deadline);
-    return NULL;
 }
 
 TEST_FDMON(timer_armed_from_other_thread_wakes_loop)
 {
     AioContext *ctx = new_ctx(fdmon);
-    TimerData d = {.max = 1, .deadline = INT64_MAX};
-    pthread_t th;
+    TimerData d = {.max = 1}; /* deadline: set by arm_in_1ms() */
+    Later l;
 
     REQUIRE(ctx);
     d.t = aio_timer_new(ctx, AIO_CLOCK_MONOTONIC, timer_cb, &d);
-    d.deadline = 0;
-    pthread_create(&th, NULL, arm_later, &d);
+    do_later(&l, ctx, arm_in_1ms, &d);
     /* Blocks with no deadline until the other thread arms the timer. */
     while (d.n == 0) {
         aio_poll(ctx, true);
     }
-    pthread_join(th, NULL);
+    pthread_join(l.thread, NULL);
     CHECK_EQ_INT(d.n, 1);
     aio_timer_free(d.t);
     aio_context_free(ctx);
@@ -879,9 +972,17 @@ TEST_FDMON(timer_armed_from_other_thread_wakes_loop)
 
 /* ---- nested aio_poll ---- */
 
+/*
+ * Two pipes, both readable, both handled by nest_read().  Whichever the
+ * back-end dispatches first removes the other, then nests aio_poll()
+ * calls from inside its own handler, re-arming itself each time.  The
+ * other handler was on the same ready list but must never run, in the
+ * outer iteration or in a nested one; nested polls still run BHs.
+ */
 typedef struct Nest {
     AioContext *ctx;
-    Pipe a, b;
+    Pipe p[2];
+    int first;  /* index of the handler that ran first, -1 before */
     int depth, max_depth;
     int inner_bh_runs;
 } Nest;
@@ -896,56 +997,59 @@ static void nested_bh(void *opaque)
 static void nest_read(void *opaque)
 {
     Nest *n = g_nest;
+    int me = (int)(intptr_t)opaque;
     char c;
 
-    while (read(n->a.fd[0], &c, 1) > 0) {
+    n->p[me].reads++;
+    while (read(n->p[me].fd[0], &c, 1) > 0) {
     }
-    n->depth++;
-    if (n->depth == 1) {
-        /* b is ready too; remove it, then nest: it must not run. */
-        aio_set_fd_handler(n->ctx, n->b.fd[0], NULL, NULL, NULL, NULL,
+    if (n->first < 0) {
+        n->first = me;
+        aio_set_fd_handler(n->ctx, n->p[!me].fd[0], NULL, NULL, NULL, NULL,
                            NULL);
     }
+    CHECK_EQ_INT(me, n->first); /* the removed one never runs */
+    n->depth++;
     if (n->depth < n->max_depth) {
         aio_bh_schedule_oneshot(n->ctx, nested_bh, NULL);
-        CHECK(write(n->a.fd[1], "x", 1) == 1);
+        CHECK(write(n->p[me].fd[1], "x", 1) == 1);
         while (aio_poll(n->ctx, false)) {
         }
     }
     if (n->depth == n->max_depth) {
         /* deleting the running handler inside nested polls is safe */
-        aio_set_fd_handler(n->ctx, n->a.fd[0], NULL, NULL, NULL, NULL,
+        aio_set_fd_handler(n->ctx, n->p[me].fd[0], NULL, NULL, NULL, NULL,
                            NULL);
     }
 }
 
 TEST_FDMON(nested_poll)
 {
-    Nest n = {.max_depth = 3};
+    Nest n = {.first = -1, .max_depth = 3};
 
     n.ctx = new_ctx(fdmon);
     REQUIRE(n.ctx);
     g_nest = &n;
-    pipe_open(&n.a, n.ctx);
-    pipe_open(&n.b, n.ctx);
-    aio_set_fd_handler(n.ctx, n.a.fd[0], nest_read, NULL, NULL, NULL, &n);
-    aio_set_fd_handler(n.ctx, n.b.fd[0], pipe_read, NULL, NULL, NULL, &n.b);
-    CHECK(write(n.a.fd[1], "x", 1) == 1);
-    CHECK(write(n.b.fd[1], "x", 1) == 1);
-    for (int i = 0; i < 10 && n.depth == 0; i++) {
-        aio_poll(n.ctx, true);
+    for (int i = 0; i < 2; i++) {
+        pipe_open(&n.p[i], n.ctx);
+        aio_set_fd_handler(n.ctx, n.p[i].fd[0], nest_read, NULL, NULL, NULL,
+                           (void *)(intptr_t)i);
     }
-    /* If b ran before a in the first pass, the test is not meaningful for
-     * removal, but a nested poll must still have run both BHs. */
+    CHECK(write(n.p[0].fd[1], "x", 1) == 1);
+    CHECK(write(n.p[1].fd[1], "x", 1) == 1);
+    /* Both readable before the first wait: on one ready list. */
+    CHECK(aio_poll(n.ctx, true));
+    REQUIRE(n.first >= 0);
     CHECK_EQ_INT(n.depth, 3);
     CHECK_EQ_INT(n.inner_bh_runs, 2);
-    CHECK(n.b.reads <= 1);
-    while (aio_poll(n.ctx, false)) {
+    CHECK_EQ_INT(n.p[n.first].reads, 3);
+    CHECK_EQ_INT(n.p[!n.first].reads, 0);
+    CHECK(!aio_poll(n.ctx, false));
+    CHECK_EQ_INT(n.p[!n.first].reads, 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(aio_set_fd_handler(n.ctx, n.p[i].fd[0], NULL, NULL, NULL,
+                                        NULL, NULL), -ENOENT);
+        pipe_close(&n.p[i]);
     }
-    CHECK_EQ_INT(aio_set_fd_handler(n.ctx, n.a.fd[0], NULL, NULL, NULL,
-                                    NULL, NULL), -ENOENT);
-    aio_set_fd_handler(n.ctx, n.b.fd[0], NULL, NULL, NULL, NULL, NULL);
-    pipe_close(&n.a);
-    pipe_close(&n.b);
     aio_context_free(n.ctx);
 }

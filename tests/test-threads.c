@@ -6,7 +6,6 @@
  * Sizes shrink under IOTHREAD_TEST_QUICK (TSan); nothing here asserts
  * speed.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
@@ -20,61 +19,9 @@
 #include <iothread/event-notifier.h>
 #include <iothread/iothread.h>
 #include <iothread/thread-pool.h>
+#include <iothread/timer.h>
 
 #include "harness.h"
-
-static bool quick(void)
-{
-    const char *q = getenv("IOTHREAD_TEST_QUICK");
-
-    return q && *q && *q != '0';
-}
-
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int n = 0;
-
-    if (!d) {
-        return -1;
-    }
-    while ((e = readdir(d))) {
-        n += e->d_name[0] != '.';
-    }
-    closedir(d);
-    return n;
-}
-
-/* Threads of this process that are ours (io_uring's kernel workers,
- * "iou-*", come and go on their own). */
-static int count_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    char path[300], comm[32];
-    int n = 0;
-
-    while (d && (e = readdir(d))) {
-        FILE *f;
-
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        f = fopen(path, "r");
-        if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "iou-", 4)) {
-            n++;
-        }
-        if (f) {
-            fclose(f);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return n;
-}
 
 /* ---- cross-thread BH stress ---- */
 
@@ -150,19 +97,11 @@ static void *producer_main(void *opaque)
     return NULL;
 }
 
-/* Wait until @cond holds, sleeping; the harness watchdog ends a hang. */
-#define WAIT_UNTIL(cond)                                                       \
-    do {                                                                       \
-        while (!(cond)) {                                                      \
-            usleep(1000);                                                      \
-        }                                                                      \
-    } while (0)
-
 static void stress_run(AioFdmon fdmon, int64_t poll_max_ns)
 {
     IOThreadOptions opts;
     IOThread *t;
-    Stress s = {.per_producer = quick() ? 50000 : 500000};
+    Stress s = {.per_producer = test_quick() ? 50000 : 500000};
     Producer prod[PRODUCERS];
     pthread_t th[PRODUCERS];
     long total = s.per_producer * PRODUCERS;
@@ -182,9 +121,15 @@ static void stress_run(AioFdmon fdmon, int64_t poll_max_ns)
     for (int i = 0; i < PRODUCERS; i++) {
         pthread_join(th[i], NULL);
     }
-    WAIT_UNTIL(atomic_load(&s.runs) == total);
+    /* ">=", not "==": an item run twice must end the wait and fail the
+     * count below, not keep us waiting for an equality that has passed. */
+    WAIT_FOR(atomic_load(&s.runs) >= total, atomic_load(&s.runs),
+             "lost wake-up: %ld of %ld BHs ran, then nothing for %.0f s",
+             atomic_load(&s.runs), total, test_stall_sec());
     for (int i = 0; i < PRODUCERS; i++) {
-        WAIT_UNTIL(!atomic_load(&prod[i].ping.pending));
+        WAIT_FOR(!atomic_load(&prod[i].ping.pending),
+                 atomic_load(&prod[i].ping.runs),
+                 "lost wake-up: producer %d's ping BH never ran", i);
         CHECK_EQ_INT(atomic_load(&prod[i].ping.runs), prod[i].pings_sent);
         aio_bh_delete(prod[i].ping.bh);
     }
@@ -215,6 +160,95 @@ TEST_FDMON(stress_bh_no_polling)
     stress_run(fdmon, 0);
 }
 
+/* ---- wake-ups of an idle loop ---- */
+
+/*
+ * One event at a time, each sent only once the previous one ran: every
+ * one reaches a loop that is idle (busy-polling or asleep in the fd
+ * monitor), which nothing but that event's own wake-up can rouse.  A
+ * single lost wake-up leaves an event that never runs: the wait for it
+ * fails, naming the kind and the round.
+ */
+typedef struct Waker {
+    AioContext *ctx;
+    AioBH *bh;
+    AioTimer *timer;
+    atomic_long ran;
+} Waker;
+
+static void waker_cb(void *opaque)
+{
+    atomic_fetch_add(&((Waker *)opaque)->ran, 1);
+}
+
+static void wake_oneshot(Waker *w)
+{
+    aio_bh_schedule_oneshot(w->ctx, waker_cb, w);
+}
+
+static void wake_bh(Waker *w)
+{
+    aio_bh_schedule(w->bh);
+}
+
+static void wake_timer(Waker *w)
+{
+    /* Due now: the loop must wake to see it. */
+    aio_timer_mod(w->timer, aio_clock_now(AIO_CLOCK_MONOTONIC));
+}
+
+static const struct {
+    const char *name;
+    void (*send)(Waker *w);
+} wake_kinds[] = {
+    {"oneshot BH", wake_oneshot},
+    {"reusable BH", wake_bh},
+    {"timer armed from another thread", wake_timer},
+};
+
+static void idle_wakeups(AioFdmon fdmon, int64_t poll_max_ns)
+{
+    long rounds = test_quick() ? 200 : 1000;
+    IOThreadOptions opts;
+    IOThread *t;
+    Waker w = {0};
+
+    iothread_options_init(&opts);
+    opts.fdmon = fdmon;
+    opts.poll_max_ns = poll_max_ns;
+    REQUIRE(iothread_start(&t, &opts) == 0);
+    w.ctx = iothread_get_aio_context(t);
+    w.bh = aio_bh_new(w.ctx, waker_cb, &w);
+    w.timer = aio_timer_new(w.ctx, AIO_CLOCK_MONOTONIC, waker_cb, &w);
+    REQUIRE(w.bh && w.timer);
+    for (size_t k = 0; k < sizeof(wake_kinds) / sizeof(wake_kinds[0]); k++) {
+        atomic_store(&w.ran, 0);
+        for (long i = 0; i < rounds; i++) {
+            wake_kinds[k].send(&w);
+            if (!WAIT_FOR(atomic_load(&w.ran) > i, atomic_load(&w.ran),
+                          "lost wake-up: %s %ld of %ld never ran",
+                          wake_kinds[k].name, i + 1, rounds)) {
+                goto out; /* the next kind would run this one late */
+            }
+        }
+        CHECK_EQ_INT(atomic_load(&w.ran), rounds); /* and none twice */
+    }
+out:
+    aio_timer_free(w.timer);
+    aio_bh_delete(w.bh);
+    iothread_stop(t);
+}
+
+TEST_FDMON(wakeups_of_idle_loop_polling)
+{
+    idle_wakeups(fdmon, AIO_POLL_MAX_NS_DEFAULT);
+}
+
+TEST_FDMON(wakeups_of_idle_loop_no_polling)
+{
+    idle_wakeups(fdmon, 0);
+}
+
 /* ---- IOThread life cycle ---- */
 
 static void tid_fn(void *opaque)
@@ -224,8 +258,8 @@ static void tid_fn(void *opaque)
 
 TEST(iothread_churn)
 {
-    int n = quick() ? 100 : 1000;
-    int threads0 = count_threads(), fds0 = count_dir("/proc/self/fd");
+    int n = test_quick() ? 100 : 1000;
+    int threads0 = test_count_threads(), fds0 = test_count_fds();
     IOThreadOptions opts;
 
     iothread_options_init(&opts);
@@ -255,8 +289,8 @@ TEST(iothread_churn)
             iothread_stop(t[i]);
         }
     }
-    CHECK_EQ_INT(count_threads(), threads0);
-    CHECK_EQ_INT(count_dir("/proc/self/fd"), fds0);
+    CHECK_EQ_INT(test_count_threads(), threads0);
+    CHECK_EQ_INT(test_count_fds(), fds0);
 }
 
 TEST(iothread_name_tid_affinity)
@@ -294,12 +328,12 @@ TEST(iothread_name_tid_affinity)
     iothread_stop(t);
 
     /* Invalid options: an error and no thread left. */
-    int threads0 = count_threads();
+    int threads0 = test_count_threads();
 
     opts.affinity = NULL;
     opts.poll_max_ns = -1;
     CHECK_EQ_INT(iothread_start(&t, &opts), -EINVAL);
-    CHECK_EQ_INT(count_threads(), threads0);
+    CHECK_EQ_INT(test_count_threads(), threads0);
 }
 
 typedef struct SelfStop {
@@ -462,10 +496,10 @@ TEST(pool_cancel_and_limits)
     CHECK_EQ_INT(first.done, 1);
     CHECK_EQ_INT(second.done, 1);
 
-    int threads0 = count_threads();
+    int threads0 = test_count_threads();
 
     aio_context_free(ctx); /* joins the worker */
-    CHECK_EQ_INT(count_threads(), threads0 - 1);
+    CHECK_EQ_INT(test_count_threads(), threads0 - 1);
 }
 
 /* ---- adaptive polling, on the counters ---- */
@@ -585,37 +619,85 @@ TEST_FDMON(polling_adapts)
 typedef struct Tuner {
     AioContext *ctx;
     atomic_bool stop;
+    atomic_long rounds; /* rounds of changes made; the last is rounds - 1 */
 } Tuner;
+
+/* What round @i of the tuner sets. */
+typedef struct Tuned {
+    int64_t max_ns, grow, shrink, batch;
+    int pool_min, pool_max;
+} Tuned;
+
+static Tuned tuned(int64_t i)
+{
+    return (Tuned){.max_ns = (i % 5) * 8000, .grow = i % 3, .shrink = i % 4,
+                   .batch = i % 7, .pool_min = (int)(i % 2),
+                   .pool_max = 2 + (int)(i % 3)};
+}
 
 static void *tuner_main(void *opaque)
 {
     Tuner *tu = opaque;
 
     for (int64_t i = 0; !atomic_load(&tu->stop); i++) {
-        aio_context_set_poll_params(tu->ctx, (i % 5) * 8000, i % 3, i % 4);
-        aio_context_set_aio_max_batch(tu->ctx, i % 7);
-        aio_thread_pool_set_limits(tu->ctx, (int)(i % 2), 2 + (int)(i % 3));
+        Tuned v = tuned(i);
+
+        aio_context_set_poll_params(tu->ctx, v.max_ns, v.grow, v.shrink);
+        aio_context_set_aio_max_batch(tu->ctx, v.batch);
+        aio_thread_pool_set_limits(tu->ctx, v.pool_min, v.pool_max);
+        atomic_store(&tu->rounds, i + 1);
     }
     return NULL;
 }
 
+static void count_run_bh(void *opaque)
+{
+    atomic_fetch_add((atomic_long *)opaque, 1);
+}
+
+/*
+ * Parameters changed from another thread while the loop runs: (under
+ * TSan) no data race; every BH still runs exactly once, whether polling is
+ * on or off at the time; and once the writer stops, the loop reads exactly
+ * what it wrote last.
+ */
 TEST(params_change_from_other_thread_race_free)
 {
+    long n = test_quick() ? 2000 : 20000;
     IOThreadOptions opts;
     IOThread *t;
     Tuner tu = {0};
+    atomic_long ran = 0;
     pthread_t th;
+    int64_t max_ns, grow, shrink;
+    int min, max;
+    Tuned last;
 
     iothread_options_init(&opts);
     REQUIRE(iothread_start(&t, &opts) == 0);
     tu.ctx = iothread_get_aio_context(t);
     pthread_create(&th, NULL, tuner_main, &tu);
-    for (int i = 0; i < (quick() ? 2000 : 20000); i++) {
-        aio_bh_schedule_oneshot(tu.ctx, noop_bh, NULL);
+    /* Changes are under way before the first BH. */
+    WAIT_FOR(atomic_load(&tu.rounds) > 0, atomic_load(&tu.rounds),
+             "the tuner thread never finished a round");
+    for (long i = 0; i < n; i++) {
+        CHECK_EQ_INT(aio_bh_schedule_oneshot(tu.ctx, count_run_bh, &ran), 0);
     }
+    WAIT_FOR(atomic_load(&ran) >= n, atomic_load(&ran),
+             "lost wake-up: %ld of %ld BHs ran", atomic_load(&ran), n);
     atomic_store(&tu.stop, true);
     pthread_join(th, NULL);
+    last = tuned(atomic_load(&tu.rounds) - 1);
+    aio_context_get_poll_params(tu.ctx, &max_ns, &grow, &shrink);
+    CHECK_EQ_INT(max_ns, last.max_ns);
+    CHECK_EQ_INT(grow, last.grow);
+    CHECK_EQ_INT(shrink, last.shrink);
+    CHECK_EQ_INT(aio_context_get_aio_max_batch(tu.ctx), last.batch);
+    aio_thread_pool_get_limits(tu.ctx, &min, &max);
+    CHECK_EQ_INT(min, last.pool_min);
+    CHECK_EQ_INT(max, last.pool_max);
     iothread_stop(t);
+    CHECK_EQ_INT(atomic_load(&ran), n);
 }
 
 /* ---- fd monitors ---- */
