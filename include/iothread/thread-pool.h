@@ -6,6 +6,16 @@
  * context's home thread, as a bottom half.  Workers are started on demand
  * up to the maximum; idle workers above the minimum exit after 10 s.
  *
+ * Completions run in the order the work finished (or was cancelled), each
+ * exactly once.  A completion may call aio_poll() (nested) to wait for
+ * another request: the nested loop runs the completions of requests that
+ * finished meanwhile, including those that finished together with the
+ * waiting one (as QEMU's thread pool allows).
+ *
+ * aio_context_free() shuts the pool down: running work is waited for,
+ * queued work never runs, and no completion runs any more (finished and
+ * cancelled requests are freed without their callbacks).
+ *
  * A NULL pointer is answered as each function says, never dereferenced
  * (see "Misuse" in <iothread/aio.h>).
  */
