@@ -221,7 +221,9 @@ static void completion_bh(void *opaque)
             pool->bh_rescheduled = true;
             aio_bh_schedule(pool->completion_bh);
         }
-        req->cb(req->opaque, req->ret);
+        if (req->cb) { /* NULL: fire and forget */
+            req->cb(req->opaque, req->ret);
+        }
         free(req);
     }
     join_workers(&exited);
@@ -279,7 +281,7 @@ int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
     ThreadPoolRequest *req;
     int ret = 0;
 
-    ARG_CHECK(ctx && func && cb, -EINVAL);
+    ARG_CHECK(ctx && func, -EINVAL);
     aio_assert_home(ctx);
     pool = get_pool(ctx);
     req = calloc(1, sizeof(*req));
