@@ -6,6 +6,16 @@
  * context's home thread, as a bottom half.  Workers are started on demand
  * up to the maximum; idle workers above the minimum exit after 10 s.
  *
+ * Completions run in the order the work finished (or was cancelled), each
+ * exactly once.  A completion may call aio_poll() (nested) to wait for
+ * another request: the nested loop runs the completions of requests that
+ * finished meanwhile, including those that finished together with the
+ * waiting one (as QEMU's thread pool allows).
+ *
+ * aio_context_free() shuts the pool down: running work is waited for,
+ * queued work never runs, and no completion runs any more (finished and
+ * cancelled requests are freed without their callbacks).
+ *
  * A NULL pointer is answered as each function says, never dereferenced
  * (see "Misuse" in <iothread/aio.h>).
  */
@@ -31,9 +41,12 @@ typedef void ThreadPoolCompletion(void *opaque, int ret);
 /*
  * aio_thread_pool_submit: queue @func(@arg) on @ctx's pool.  When it has
  * run (or was cancelled), @cb(@opaque, ret) runs on the home thread and the
- * request is freed.  Home thread only.  If @reqp is not NULL, *@reqp gets a
- * handle valid until @cb has been called.  Returns 0, -EINVAL for a NULL
- * @ctx, @func or @cb, or -ENOMEM/-EAGAIN (no worker could be started and
+ * request is freed.  @cb may be NULL (fire and forget, as in QEMU): the
+ * result is dropped and the request freed on the home thread all the same.
+ * Home thread only.  If @reqp is not NULL, *@reqp gets a handle valid until
+ * @cb has been called; with a NULL @cb, only until the home thread next
+ * runs aio_poll(), which may free the request.  Returns 0, -EINVAL for a
+ * NULL @ctx or @func, or -ENOMEM/-EAGAIN (no worker could be started and
  * none exists).
  */
 int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,

@@ -8,6 +8,14 @@
  * to max; those above min leave after AIO_POOL_IDLE_NS without work.
  * Exited workers are joined, never detached, so that freeing the context
  * leaves no thread and no thread stack behind.
+ *
+ * Completions may nest aio_poll() to wait for another request, which may
+ * have finished in the same batch (QEMU's callers do this).  So the batch
+ * the BH takes is kept in the pool, not on the BH's stack, and the BH is
+ * scheduled again before a completion runs while more of the batch waits:
+ * a nested aio_poll() then runs the BH, which carries on with the batch.
+ * That costs one BH schedule per batch, not per completion, and no lock
+ * beyond the one that takes the batch.
  */
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +54,13 @@ LIST_HEAD_DECLARE(WorkerList, Worker);
 struct ThreadPool {
     AioContext *ctx;
     AioBH *completion_bh;
+
+    /* Home thread only: finished requests taken off done whose
+     * completions have not run yet, oldest first. */
+    RequestQueue ready;
+    /* Home thread only: the home thread scheduled completion_bh and it has
+     * not started since (workers' schedules are not tracked). */
+    bool bh_rescheduled;
 
     /* Everything below is under lock. */
     pthread_mutex_t lock;
@@ -92,20 +107,26 @@ static int spawn_worker(ThreadPool *pool)
     return 0;
 }
 
-static void join_exited(ThreadPool *pool)
+/* Join and free the workers on @exited, a list taken off pool->exited. */
+static void join_workers(WorkerList *exited)
 {
-    WorkerList exited;
     Worker *w;
 
-    pthread_mutex_lock(&pool->lock);
-    LIST_MOVE(&exited, &pool->exited, link);
-    pthread_mutex_unlock(&pool->lock);
-
-    while ((w = LIST_FIRST(&exited))) {
+    while ((w = LIST_FIRST(exited))) {
         LIST_REMOVE(w, link);
         pthread_join(w->thread, NULL);
         free(w);
     }
+}
+
+static void join_exited(ThreadPool *pool)
+{
+    WorkerList exited;
+
+    pthread_mutex_lock(&pool->lock);
+    LIST_MOVE(&exited, &pool->exited, link);
+    pthread_mutex_unlock(&pool->lock);
+    join_workers(&exited);
 }
 
 static void deadline_after(struct timespec *ts, int64_t ns)
@@ -164,23 +185,48 @@ static void *worker_main(void *opaque)
     return NULL;
 }
 
-/* Home thread: hand finished requests to their owners, in order. */
+/* Append every request of @src to @dst; @src ends empty. */
+static void queue_append(RequestQueue *dst, RequestQueue *src)
+{
+    if (!SIMPLEQ_EMPTY(src)) {
+        *dst->lastp = src->first;
+        dst->lastp = src->lastp;
+        SIMPLEQ_INIT(src);
+    }
+}
+
+/*
+ * Home thread: hand finished requests to their owners, in the order they
+ * finished.  Re-entered from a completion's nested aio_poll(), it goes on
+ * with pool->ready where the outer run stopped.
+ */
 static void completion_bh(void *opaque)
 {
     ThreadPool *pool = opaque;
-    RequestQueue done;
     ThreadPoolRequest *req;
+    WorkerList exited;
 
+    pool->bh_rescheduled = false; /* this run is that schedule */
+    /* One lock round trip per run, whatever the batch size. */
     pthread_mutex_lock(&pool->lock);
-    SIMPLEQ_MOVE(&done, &pool->done);
+    queue_append(&pool->ready, &pool->done);
+    LIST_MOVE(&exited, &pool->exited, link);
     pthread_mutex_unlock(&pool->lock);
 
-    while ((req = SIMPLEQ_FIRST(&done))) {
-        SIMPLEQ_REMOVE_HEAD(&done, link);
-        req->cb(req->opaque, req->ret);
+    while ((req = SIMPLEQ_FIRST(&pool->ready))) {
+        SIMPLEQ_REMOVE_HEAD(&pool->ready, link);
+        if (!SIMPLEQ_EMPTY(&pool->ready) && !pool->bh_rescheduled) {
+            /* If this completion waits in a nested aio_poll() for one of
+             * the rest, the nested loop must deliver it. */
+            pool->bh_rescheduled = true;
+            aio_bh_schedule(pool->completion_bh);
+        }
+        if (req->cb) { /* NULL: fire and forget */
+            req->cb(req->opaque, req->ret);
+        }
         free(req);
     }
-    join_exited(pool);
+    join_workers(&exited);
 }
 
 static ThreadPool *pool_create(AioContext *ctx)
@@ -196,6 +242,7 @@ static ThreadPool *pool_create(AioContext *ctx)
     pool->max = AIO_THREAD_POOL_MAX_DEFAULT;
     SIMPLEQ_INIT(&pool->queue);
     SIMPLEQ_INIT(&pool->done);
+    SIMPLEQ_INIT(&pool->ready);
     LIST_INIT(&pool->workers);
     LIST_INIT(&pool->exited);
     pool->completion_bh = aio_bh_new(ctx, completion_bh, pool);
@@ -234,7 +281,7 @@ int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
     ThreadPoolRequest *req;
     int ret = 0;
 
-    ARG_CHECK(ctx && func && cb, -EINVAL);
+    ARG_CHECK(ctx && func, -EINVAL);
     aio_assert_home(ctx);
     pool = get_pool(ctx);
     req = calloc(1, sizeof(*req));
@@ -393,13 +440,13 @@ void aio_thread_pool_free(AioContext *ctx)
     pthread_mutex_unlock(&pool->lock);
     join_exited(pool);
 
-    /* Nobody can run completions any more: drop them. */
+    /* Nobody can run completions any more: drop queued work unrun and
+     * finished work uncompleted (ready is empty unless a completion freed
+     * the context, which is not allowed; dropped all the same). */
+    queue_append(&pool->queue, &pool->done);
+    queue_append(&pool->queue, &pool->ready);
     while ((req = SIMPLEQ_FIRST(&pool->queue))) {
         SIMPLEQ_REMOVE_HEAD(&pool->queue, link);
-        free(req);
-    }
-    while ((req = SIMPLEQ_FIRST(&pool->done))) {
-        SIMPLEQ_REMOVE_HEAD(&pool->done, link);
         free(req);
     }
     aio_bh_delete(pool->completion_bh);
