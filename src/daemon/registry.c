@@ -31,6 +31,8 @@ struct IOThreadObject {
     ObjectOrigin origin;
     char **holders;
     size_t nr_holders;
+    void *cache; /* iothread_object_set_cache(); dropped on every change */
+    void (*cache_free)(void *cache);
     IOThreadObject *next;
 };
 
@@ -96,8 +98,17 @@ static void object_stop(IOThreadObject *obj)
     iothread_stop(obj->thread);
 }
 
+static void drop_cache(IOThreadObject *obj)
+{
+    if (obj->cache) {
+        obj->cache_free(obj->cache);
+        obj->cache = NULL;
+    }
+}
+
 static void object_free(IOThreadObject *obj)
 {
+    drop_cache(obj);
     for (size_t i = 0; i < obj->nr_holders; i++) {
         free(obj->holders[i]);
     }
@@ -107,9 +118,11 @@ static void object_free(IOThreadObject *obj)
     free(obj);
 }
 
-/* After @obj->cfg changed: its CPUs as reported. */
+/* After @obj->cfg changed: its CPUs as reported, and no cache of the
+ * old settings. */
 static void refresh_cpus(Registry *r, IOThreadObject *obj)
 {
+    drop_cache(obj);
     char *cpus = strdup(obj->cfg.cpu_affinity && *obj->cfg.cpu_affinity
                             ? obj->cfg.cpu_affinity
                             : r->initial_cpus);
@@ -446,6 +459,19 @@ int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms)
 const char *iothread_object_cpus(IOThreadObject *obj)
 {
     return obj->cpus ? obj->cpus : "";
+}
+
+void *iothread_object_cache(IOThreadObject *obj)
+{
+    return obj->cache;
+}
+
+void iothread_object_set_cache(IOThreadObject *obj, void *cache,
+                               void (*cache_free)(void *cache))
+{
+    drop_cache(obj);
+    obj->cache = cache;
+    obj->cache_free = cache_free;
 }
 
 const IOThreadConfig *iothread_object_config(IOThreadObject *obj)

@@ -92,6 +92,17 @@ AioContext *iothread_object_context(IOThreadObject *obj);
 /* The back-end in use (AUTO resolved; may change once, poll -> epoll). */
 AioFdmon iothread_object_fdmon(IOThreadObject *obj);
 ObjectOrigin iothread_object_origin(IOThreadObject *obj);
+
+/*
+ * A cache of what the object reports (iothread-info.h), owned by the
+ * object from iothread_object_set_cache() on: it is freed with
+ * @cache_free when the object's settings change (created, iothread-set,
+ * qom-set, reload) and when the object goes, so whatever it holds was
+ * derived from the current settings.  NULL when there is none.
+ */
+void *iothread_object_cache(IOThreadObject *obj);
+void iothread_object_set_cache(IOThreadObject *obj, void *cache,
+                               void (*cache_free)(void *cache));
 void iothread_object_set_origin(IOThreadObject *obj, ObjectOrigin origin);
 
 /*
