@@ -12,11 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <iothread/thread-pool.h>
-
 #include "daemon/cpulist.h"
 #include "daemon/daemon.h"
 #include "daemon/iothread-config.h"
+#include "daemon/iothread-info.h"
 #include "daemon/log.h"
 
 typedef enum { ARG_STR, ARG_INT, ARG_BOOL, ARG_ANY } ArgType;
@@ -287,111 +286,39 @@ static void cmd_iothread_set(Daemon *d, QmpRequest *req, json_t *args,
     }
 }
 
-static void set_int(json_t *o, const char *key, int64_t v)
+/* Reply with the text @fill writes (iothread-info.h): these replies are
+ * polled and grow with the number of iothreads, so they are not built as
+ * jansson trees. */
+static void return_text(QmpRequest *req, int ret, JsonText *text)
 {
-    json_object_set_new_nocheck(o, key, json_integer((json_int_t)v));
-}
-
-/*
- * One query-iothreads entry.  query-iothreads is what monitoring polls,
- * with one entry per iothread, so this is built member by member with the
- * _nocheck setters rather than json_pack(): no format string to parse and
- * no UTF-8 validation of strings that are ASCII by construction (ids pass
- * iothread_id_valid(), cpulists and back-end names are ours).  It halves
- * the cost of building the reply; dumping it is the rest (docs/performance.md).
- */
-static json_t *iothread_info(IOThreadObject *obj)
-{
-    const IOThreadConfig *c = iothread_object_config(obj);
-    json_t *o = json_object();
-    AioStats st;
-
-    aio_context_get_stats(iothread_object_context(obj), &st);
-    json_object_set_new_nocheck(o, "id", json_string_nocheck(c->id));
-    set_int(o, "thread-id", iothread_object_tid(obj));
-    set_int(o, "poll-max-ns", c->poll_max_ns);
-    set_int(o, "poll-grow", c->poll_grow);
-    set_int(o, "poll-shrink", c->poll_shrink);
-    set_int(o, "aio-max-batch", c->aio_max_batch);
-    set_int(o, "thread-pool-min", c->thread_pool_min);
-    set_int(o, "thread-pool-max", c->thread_pool_max);
-    json_object_set_new_nocheck(o, "cpu-affinity",
-                                json_string_nocheck(iothread_object_cpus(obj)));
-    json_object_set_new_nocheck(
-        o, "fdmon",
-        json_string_nocheck(aio_fdmon_name(iothread_object_fdmon(obj))));
-    set_int(o, "poll-ns", (int64_t)st.poll_ns);
-    return o;
+    if (ret < 0) {
+        qmp_request_error(req, "GenericError", "Cannot list the iothreads: "
+                          "%s", strerror(-ret));
+    } else {
+        qmp_request_return_raw(req, text->data, text->len);
+    }
+    json_text_free(text);
 }
 
 static void cmd_query_iothreads(Daemon *d, QmpRequest *req, json_t *args,
                                 json_t *props)
 {
-    json_t *list = json_array();
+    JsonText text = {0};
 
-    for (IOThreadObject *o = registry_next(d->registry, NULL); o;
-         o = registry_next(d->registry, o)) {
-        json_array_append_new(list, iothread_info(o));
-    }
-    qmp_request_return(req, list);
-}
-
-static json_t *iothread_stats(IOThreadObject *obj)
-{
-    AioContext *ctx = iothread_object_context(obj);
-    uint64_t user_ns = 0, system_ns = 0;
-    ThreadPoolStats ps;
-    AioStats st;
-    json_t *j;
-
-    aio_context_get_stats(ctx, &st);
-    aio_thread_pool_get_stats(ctx, &ps);
-    iothread_object_cpu_time(obj, &user_ns, &system_ns);
-    j = json_pack("{s:s, s:I}", "id", iothread_object_id(obj), "thread-id",
-                  (json_int_t)iothread_object_tid(obj));
-#define SET(name, v) json_object_set_new(j, name, json_integer((json_int_t)(v)))
-    SET("iterations", st.iterations);
-    SET("blocking-waits", st.blocking_waits);
-    SET("poll-passes", st.poll_passes);
-    SET("poll-hits", st.poll_hits);
-    SET("poll-misses", st.poll_misses);
-    SET("poll-ns", st.poll_ns);
-    SET("bh-runs", st.bh_runs);
-    SET("fd-dispatches", st.fd_dispatches);
-    SET("timers-fired", st.timers_fired);
-    SET("notify-writes", st.notify_writes);
-    SET("notify-skipped", st.notify_skipped);
-    SET("user-cpu-ns", user_ns);
-    SET("system-cpu-ns", system_ns);
-    SET("thread-pool-workers", ps.workers);
-    SET("thread-pool-idle-workers", ps.idle_workers);
-    SET("thread-pool-queued", ps.queued);
-    SET("thread-pool-completed", ps.completed);
-#undef SET
-    return j;
+    return_text(req, iothread_info_list(d->registry, &text), &text);
 }
 
 static void cmd_query_iothread_stats(Daemon *d, QmpRequest *req, json_t *args,
                                      json_t *props)
 {
     const char *id = str_arg(args, "id");
-    json_t *list = json_array();
+    IOThreadObject *obj = NULL;
+    JsonText text = {0};
 
-    if (id) {
-        IOThreadObject *obj = find_or_reply(d, req, id);
-
-        if (!obj) {
-            json_decref(list);
-            return;
-        }
-        json_array_append_new(list, iothread_stats(obj));
-    } else {
-        for (IOThreadObject *o = registry_next(d->registry, NULL); o;
-             o = registry_next(d->registry, o)) {
-            json_array_append_new(list, iothread_stats(o));
-        }
+    if (id && !(obj = find_or_reply(d, req, id))) {
+        return;
     }
-    qmp_request_return(req, list);
+    return_text(req, iothread_stats_list(d->registry, obj, &text), &text);
 }
 
 /* ---- QOM view: / -> objects -> iothreads ---- */
