@@ -42,9 +42,10 @@ void json_text_free(JsonText *t);
 
 /*
  * iothread_info_json: @obj's query-iothreads entry as a jansson tree (a
- * new reference, or NULL when out of memory): id, thread-id, the integer
- * properties, cpu-affinity, fdmon, and last the live poll-ns.  The source
- * of the layout that iothread_info_list() copies.
+ * new reference, or NULL when out of memory): id, thread-id, every row of
+ * IOTHREAD_PROPERTIES() in the table's order (cpu-affinity and fdmon as in
+ * effect), and last the live poll-ns.  The source of the layout that
+ * iothread_info_list() copies.
  */
 json_t *iothread_info_json(IOThreadObject *obj);
 
