@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """control-plane: QMP round trips over the socket, iothreadd against QEMU
 (qemu-system-x86_64 -machine none, if installed) and a raw socket echo
-floor: query-iothreads at 1/10/100/1000 iothreads, object-add (returns
-once the thread runs, for both), object-del, and qom-set of poll-max-ns.
+floor: query-iothreads at 1/10/100/500/1000 iothreads
+(BENCH_CONTROL_SIZES, comma-separated, runs fewer), query-iothread-stats
+at 500 (iothreadd only, QEMU has no such command: with the iothreads
+idle, and after every one of them ran), object-add (returns once the
+thread runs, for both), object-del, and qom-set of poll-max-ns.
 Interleaved per repetition; prints RESULT lines.  A time runs from the
 request's send to the reply's last byte; the reply is parsed and checked
 after the clock stops, so the client's JSON parser is not timed."""
@@ -22,6 +25,9 @@ import time
 from benchkit import REPS, result
 
 BUILD = os.environ.get("IOTHREADD_BUILD", "build")
+SIZES = [int(n) for n in
+         os.environ.get("BENCH_CONTROL_SIZES", "1,10,100,500,1000").split(",")]
+STATS_SIZE = 500
 
 
 class Qmp:
@@ -122,6 +128,20 @@ def timed(fn, n):
     return statistics.median(out)
 
 
+def stats_after_every_thread_ran(q, n, times):
+    """query-iothread-stats when every one of the @n iothreads ran since
+    the previous query (a zero-length x-debug-iothread-stall each), so
+    none of their CPU times can be reused: the worst case.  Median
+    microseconds of @times queries; the set-up is not timed."""
+    out = []
+    for _ in range(times):
+        for i in range(n):
+            q.cmd("x-debug-iothread-stall", {"id": "q%d" % i, "ms": 0})
+        time.sleep(0.05)  # let the last BHs run
+        out.append(timed(lambda: q.raw("query-iothread-stats"), 1))
+    return statistics.median(out)
+
+
 def ensure(q, n, prefix):
     """Exactly @n iothreads named PREFIX0..."""
     have = [e["id"] for e in q.cmd("query-iothreads")["return"]]
@@ -149,13 +169,20 @@ def main():
         floor = echo_floor(d)
         res = {}
         for rep in range(REPS):
-            for n in (1, 10, 100, 1000):
-                times = 50 if n < 1000 else 10
+            for n in SIZES:
+                times = 50 if n < 500 else 20 if n < 1000 else 10
                 for kind, name, q in impls:
                     ensure(q, n, "q")
                     v = timed(lambda: q.raw("query-iothreads"), times)
                     res.setdefault(("query_iothreads_us_n%d" % n, kind,
                                     name), []).append(v)
+                if n == STATS_SIZE:
+                    v = timed(lambda: iq.raw("query-iothread-stats"), times)
+                    res.setdefault(("query_iothread_stats_us_n%d" % n,
+                                    "iothreadd", "iothreadd"), []).append(v)
+                    v = stats_after_every_thread_ran(iq, n, 5)
+                    res.setdefault(("query_iothread_stats_ran_us_n%d" % n,
+                                    "iothreadd", "iothreadd"), []).append(v)
                 res.setdefault(("query_iothreads_us_n%d" % n, "floor",
                                 "socket_echo"), []).append(timed(floor, 50))
             for kind, name, q in impls:

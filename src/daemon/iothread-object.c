@@ -32,6 +32,10 @@ struct IOThreadObject {
     ObjectOrigin origin;
     char **holders;
     size_t nr_holders;
+    /* iothread_object_set_cache(): what the object reports, derived from
+     * cfg; dropped whenever cfg is committed anew. */
+    void *cache;
+    void (*cache_free)(void *cache);
     IOThreadObject *next; /* the registry's list */
 };
 
@@ -68,8 +72,17 @@ static int refresh_cpus(IOThreadObject *obj)
     return 0;
 }
 
+static void drop_cache(IOThreadObject *obj)
+{
+    if (obj->cache) {
+        obj->cache_free(obj->cache);
+        obj->cache = NULL;
+    }
+}
+
 static void object_free(IOThreadObject *obj)
 {
+    drop_cache(obj);
     for (size_t i = 0; i < obj->nr_holders; i++) {
         free(obj->holders[i]);
     }
@@ -195,9 +208,11 @@ static void apply_async_bh(void *opaque)
     aio_bh_schedule(job->done_bh);
 }
 
-/* Make *@committed (stolen) the object's settings. */
+/* Make *@committed (stolen) the object's settings; no cache of the old
+ * ones survives.  (At creation there is none yet.) */
 static void commit(IOThreadObject *obj, IOThreadConfig *committed)
 {
+    drop_cache(obj);
     iothread_config_cleanup(&obj->cfg);
     obj->cfg = *committed;
     /* On ENOMEM the previous list stays: only a report, and the next
@@ -305,6 +320,19 @@ int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms)
 const char *iothread_object_cpus(IOThreadObject *obj)
 {
     return obj->cpus ? obj->cpus : "";
+}
+
+void *iothread_object_cache(IOThreadObject *obj)
+{
+    return obj->cache;
+}
+
+void iothread_object_set_cache(IOThreadObject *obj, void *cache,
+                               void (*cache_free)(void *cache))
+{
+    drop_cache(obj);
+    obj->cache = cache;
+    obj->cache_free = cache_free;
 }
 
 const IOThreadConfig *iothread_object_config(IOThreadObject *obj)

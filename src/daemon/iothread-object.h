@@ -88,6 +88,19 @@ ObjectOrigin iothread_object_origin(IOThreadObject *obj);
 void iothread_object_set_origin(IOThreadObject *obj, ObjectOrigin origin);
 
 /*
+ * A cache of what the object reports (iothread-info.h), owned by the
+ * object from iothread_object_set_cache() on (which frees the previous
+ * one): it is freed with @cache_free whenever the object's settings are
+ * committed (iothread_object_update*(): iothread-set, qom-set, reload;
+ * a new object starts without one) and when the object goes, so whatever
+ * it holds was derived from the current settings.  NULL when there is
+ * none.
+ */
+void *iothread_object_cache(IOThreadObject *obj);
+void iothread_object_set_cache(IOThreadObject *obj, void *cache,
+                               void (*cache_free)(void *cache));
+
+/*
  * Holders: whatever uses an iothread holds it, by name, so that deleting
  * it is refused with a clear error.  hold returns -ENOMEM or 0; release
  * returns -ENOENT for a name that holds nothing.

@@ -8,11 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <iothread/thread-pool.h>
-
 #include "common/iothread-config.h"
+#include "daemon/iothread-info.h"
 #include "daemon/qmp-commands.h"
-#include "daemon/stats-json.h"
 
 void cmd_object_add(void *opaque, QmpRequest *req, json_t *args,
                     json_t *props)
@@ -111,86 +109,27 @@ void cmd_iothread_set(void *opaque, QmpRequest *req, json_t *args,
     }
 }
 
-static void set_int(json_t *o, const char *key, int64_t v)
+/* Reply with @text (iothread-info.h) or the error @ret: these replies
+ * are polled and grow with the number of iothreads, so they are not
+ * built as jansson trees. */
+static void return_text(QmpRequest *req, int ret, JsonText *text)
 {
-    json_object_set_new_nocheck(o, key, json_integer((json_int_t)v));
-}
-
-/*
- * One query-iothreads entry.  query-iothreads is what monitoring polls,
- * with one entry per iothread, so this is built member by member with the
- * _nocheck setters rather than json_pack(): no format string to parse and
- * no UTF-8 validation of strings that are ASCII by construction (ids pass
- * iothread_id_valid(), cpulists and back-end names are ours).  It halves
- * the cost of building the reply; dumping it is the rest (docs/performance.md).
- */
-static json_t *iothread_info(IOThreadObject *obj)
-{
-    const IOThreadConfig *c = iothread_object_config(obj);
-    json_t *o = json_object();
-    AioStats st;
-
-    aio_context_get_stats(iothread_object_context(obj), &st);
-    json_object_set_new_nocheck(o, "id", json_string_nocheck(c->id));
-    set_int(o, "thread-id", iothread_object_tid(obj));
-    /* The properties, in the table's order, as in effect: the CPUs the
-     * thread may use and the back-end it uses (AUTO resolved). */
-    for (const IOThreadPropInfo *p = iothread_props; p->name; p++) {
-        const char *str = NULL;
-
-        switch (p->kind) {
-        case IOTHREAD_PROP_INT:
-            set_int(o, p->name, iothread_config_int(c, p));
-            continue;
-        case IOTHREAD_PROP_CPULIST:
-            str = iothread_object_cpus(obj);
-            break;
-        case IOTHREAD_PROP_ENUM: /* the only one: fdmon */
-            str = aio_fdmon_name(iothread_object_fdmon(obj));
-            break;
-        }
-        json_object_set_new_nocheck(o, p->name, json_string_nocheck(str));
+    if (ret < 0) {
+        qmp_request_error(req, "GenericError", "Cannot list the iothreads: "
+                          "%s", strerror(-ret));
+    } else {
+        qmp_request_return_raw(req, text->data, text->len);
     }
-    set_int(o, "poll-ns", (int64_t)st.poll_ns);
-    return o;
+    json_text_free(text);
 }
 
 void cmd_query_iothreads(void *opaque, QmpRequest *req, json_t *args,
                          json_t *props)
 {
     Daemon *d = opaque;
-    json_t *list = json_array();
+    JsonText text = {0};
 
-    for (IOThreadObject *o = registry_next(d->registry, NULL); o;
-         o = registry_next(d->registry, o)) {
-        json_array_append_new(list, iothread_info(o));
-    }
-    qmp_request_return(req, list);
-}
-
-static json_t *iothread_stats(IOThreadObject *obj)
-{
-    AioContext *ctx = iothread_object_context(obj);
-    uint64_t user_ns = 0, system_ns = 0;
-    ThreadPoolStats ps;
-    AioStats st;
-    json_t *j;
-
-    aio_context_get_stats(ctx, &st);
-    aio_thread_pool_get_stats(ctx, &ps);
-    iothread_object_cpu_time(obj, &user_ns, &system_ns);
-    j = json_pack("{s:s, s:I}", "id", iothread_object_id(obj), "thread-id",
-                  (json_int_t)iothread_object_tid(obj));
-#define SET(name, v) json_object_set_new(j, name, json_integer((json_int_t)(v)))
-    aio_stats_to_json(j, &st);
-    SET("user-cpu-ns", user_ns);
-    SET("system-cpu-ns", system_ns);
-    SET("thread-pool-workers", ps.workers);
-    SET("thread-pool-idle-workers", ps.idle_workers);
-    SET("thread-pool-queued", ps.queued);
-    SET("thread-pool-completed", ps.completed);
-#undef SET
-    return j;
+    return_text(req, iothread_info_list(d->registry, &text), &text);
 }
 
 void cmd_query_iothread_stats(void *opaque, QmpRequest *req, json_t *args,
@@ -198,21 +137,11 @@ void cmd_query_iothread_stats(void *opaque, QmpRequest *req, json_t *args,
 {
     Daemon *d = opaque;
     const char *id = qmp_str_arg(args, "id");
-    json_t *list = json_array();
+    IOThreadObject *obj = NULL;
+    JsonText text = {0};
 
-    if (id) {
-        IOThreadObject *obj = qmp_find_iothread(d, req, id);
-
-        if (!obj) {
-            json_decref(list);
-            return;
-        }
-        json_array_append_new(list, iothread_stats(obj));
-    } else {
-        for (IOThreadObject *o = registry_next(d->registry, NULL); o;
-             o = registry_next(d->registry, o)) {
-            json_array_append_new(list, iothread_stats(o));
-        }
+    if (id && !(obj = qmp_find_iothread(d, req, id))) {
+        return;
     }
-    qmp_request_return(req, list);
+    return_text(req, iothread_stats_list(d->registry, obj, &text), &text);
 }

@@ -120,13 +120,15 @@ void qmp_server_limits_default(QmpServerLimits *l)
     };
 }
 
+/* jansson's non-compact form separates like QEMU does (", ", ": ");
+ * JSON_INDENT(0) keeps it on one line. */
+#define QMP_DUMP_FLAGS                                                         \
+    (JSON_INDENT(0) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER |                \
+     JSON_ENCODE_ANY | JSON_REAL_PRECISION(12))
+
 char *qmp_format_message(json_t *msg, size_t *len)
 {
-    /* jansson's non-compact form separates like QEMU does (", ", ": ");
-     * JSON_INDENT(0) keeps it on one line. */
-    char *s = json_dumps(msg, JSON_INDENT(0) | JSON_ENSURE_ASCII |
-                                  JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
-                                  JSON_REAL_PRECISION(12));
+    char *s = json_dumps(msg, QMP_DUMP_FLAGS);
     size_t n;
     char *line;
 
@@ -219,6 +221,16 @@ static bool client_flush(Client *c)
     return true;
 }
 
+/* After appending a whole message: send what we can now. */
+static void client_sent(Client *c)
+{
+    if (!client_flush(c)) {
+        client_close(c);
+        return;
+    }
+    client_update_handlers(c);
+}
+
 /* Queue @msg for the client.  @is_event: may not grow the buffer past the
  * limit (replies may, but reading pauses until the buffer drains). */
 static void client_send(Client *c, json_t *msg, bool is_event)
@@ -251,11 +263,7 @@ static void client_send(Client *c, json_t *msg, bool is_event)
         return;
     }
     free(line);
-    if (!client_flush(c)) {
-        client_close(c);
-        return;
-    }
-    client_update_handlers(c);
+    client_sent(c);
 }
 
 /* ---- input ---- */
@@ -417,6 +425,46 @@ void qmp_request_return(QmpRequest *req, json_t *ret)
         json_decref(ret);
     }
     request_finish(req, r);
+}
+
+/*
+ * {"return": @text} plus the request's id, written straight into the
+ * output buffer: the same bytes qmp_format_message() would produce for
+ * the reply object, without building it.  False when out of memory.
+ */
+static bool append_raw_return(Client *c, json_t *id, const char *text,
+                              size_t len)
+{
+    static const char head[] = "{\"return\": ", id_key[] = ", \"id\": ",
+                      tail[] = "}\r\n";
+    char *id_text = NULL;
+    bool ok;
+
+    if (id && !(id_text = json_dumps(id, QMP_DUMP_FLAGS))) {
+        return false;
+    }
+    ok = out_append(c, head, sizeof(head) - 1) && out_append(c, text, len) &&
+         (!id_text || (out_append(c, id_key, sizeof(id_key) - 1) &&
+                       out_append(c, id_text, strlen(id_text)))) &&
+         out_append(c, tail, sizeof(tail) - 1);
+    free(id_text);
+    return ok;
+}
+
+void qmp_request_return_raw(QmpRequest *req, const char *text, size_t len)
+{
+    Client *c = req->client;
+
+    if (!c->closed) {
+        if (append_raw_return(c, req->id, text, len)) {
+            client_sent(c);
+        } else {
+            server_log(c->server, LOG_ERR,
+                       "QMP client %d: out of memory queueing a reply", c->fd);
+            client_close(c);
+        }
+    }
+    request_finish(req, NULL);
 }
 
 void qmp_request_error(QmpRequest *req, const char *cls, const char *fmt, ...)

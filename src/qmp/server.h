@@ -107,6 +107,18 @@ void qmp_server_free(QmpServer *s);
 /* qmp_request_return: answer {"return": @ret} (stolen; NULL means {}). */
 void qmp_request_return(QmpRequest *req, json_t *ret);
 
+/*
+ * qmp_request_return_raw: answer {"return": VALUE} where @text (@len
+ * bytes, no terminating NUL needed) is VALUE already in the wire format
+ * of qmp_format_message(): ASCII only, one line, ", " and ": " between
+ * members, as jansson's JSON_INDENT(0) dump writes it.  The server copies
+ * it into the client's output buffer as is (it does not parse it), so
+ * the reply is byte for byte the one qmp_request_return() would send for
+ * the same value; the caller answers for that.  For replies too large to
+ * build as a JSON tree on every request (query-iothreads).
+ */
+void qmp_request_return_raw(QmpRequest *req, const char *text, size_t len);
+
 /* qmp_request_error: answer {"error": {"class": @cls, "desc": ...}}. */
 void qmp_request_error(QmpRequest *req, const char *cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
