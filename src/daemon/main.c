@@ -489,7 +489,7 @@ static int serve(Daemon *d, const Options *o, IOThreadConfig *objects)
     }
     ret = start_daemon(d, o, &sig, objects, &pidfile);
     if (ret == 0) {
-        log_notice("iothreadd %s serving %s with %zu iothreads",
+        log_notice("version %s serving %s with %zu iothreads",
                    IOTHREADD_VERSION, d->socket_path,
                    registry_count(d->registry));
         service_ready(d->service);
