@@ -235,6 +235,10 @@ struct AioContext {
     pthread_mutex_t pool_lock;
     ThreadPool *pool;
 
+    /* Coroutines (co-schedule.c): created on first use by any thread with
+     * a compare-and-swap, freed by aio_co_context_fini(). */
+    _Atomic(struct AioCoState *) co_state;
+
     /* Counters: written by the home thread only (relaxed load + store, no
      * locked instruction), read by anyone. */
     _Atomic uint64_t stat_iterations;
@@ -288,6 +292,10 @@ bool aio_timers_run(AioContext *ctx);
 
 /* thread-pool.c */
 void aio_thread_pool_free(AioContext *ctx);
+
+/* co-schedule.c: aborts, naming the count, if coroutines whose home is
+ * @ctx are still alive; else frees the context's coroutine state. */
+void aio_co_context_fini(AioContext *ctx);
 
 /* clock helpers */
 int64_t aio_now_ns(void); /* CLOCK_MONOTONIC */
