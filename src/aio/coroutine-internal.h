@@ -15,11 +15,24 @@
 
 #include "aio-internal.h"
 
+/*
+ * The switch back-end: a few lines of assembly where we have them
+ * (coroutine-switch-asm.c), else ucontext + sigsetjmp/siglongjmp
+ * (coroutine-ucontext.c).  Building with -DIOTHREAD_COROUTINE_UCONTEXT
+ * forces the latter, to test it.
+ */
+#if (defined(__x86_64__) || defined(__aarch64__)) &&                          \
+    !defined(IOTHREAD_COROUTINE_UCONTEXT)
+#define CO_SWITCH_ASM 1
+#endif
+
 /* What a switch tells the side it switches to. */
 typedef enum CoSwitchAction {
     CO_SWITCH_ENTER = 1,
     CO_SWITCH_YIELD,
-    CO_SWITCH_TERMINATE,
+    CO_SWITCH_TERMINATE,  /* the entry function returned */
+    CO_SWITCH_DESTROY,    /* to a finished coroutine: leave your stack */
+    CO_SWITCH_EXIT,       /* its answer: gone for good */
 } CoSwitchAction;
 
 /*
@@ -29,7 +42,12 @@ typedef enum CoSwitchAction {
  * (a switch hands them over with the sanitizers' fiber annotations).
  */
 typedef struct CoSwitch {
+#ifdef CO_SWITCH_ASM
+    void *sp;               /* saved stack pointer while switched out */
+    void (*body)(struct CoSwitch *sw); /* what a new stack runs */
+#else
     sigjmp_buf env;
+#endif
     CoSwitchAction action;  /* set by whoever switches to us */
     void *stack_bottom;     /* lowest usable address; leader: from ASan */
     size_t stack_size;
@@ -39,22 +57,21 @@ typedef struct CoSwitch {
 } CoSwitch;
 
 /*
- * Switch back-end (coroutine-ucontext.c).
+ * Switch back-end.
  *
  * co_switch_init: @sw->stack_bottom/stack_size set by the caller; make it
  * so that the first co_switch() to @sw runs @body(@sw) on that stack.
  * @body never returns.  Returns 0 or -errno.
  */
 int co_switch_init(CoSwitch *sw, void (*body)(CoSwitch *sw));
-/* co_switch_fini: release what co_switch_init() set up (not the stack). */
+/* co_switch_fini: release what co_switch_init() set up (not the stack,
+ * which the caller unmaps next). */
 void co_switch_fini(CoSwitch *sw);
 /* co_switch: save @from, continue @to with @action; returns when some
  * other switch continues @from, with the action it was given. */
 CoSwitchAction co_switch(CoSwitch *from, CoSwitch *to, CoSwitchAction action);
 /* co_switch_leader_init: make @sw describe the calling thread's stack. */
 void co_switch_leader_init(CoSwitch *sw);
-/* Tell ASan that a stack about to be unmapped holds no live frames. */
-void co_switch_forget_stack(void *bottom, size_t size);
 
 struct Coroutine {
     CoSwitch sw;

@@ -8,7 +8,11 @@
  * when the entry function returns, it switches back with TERMINATE and the
  * one that entered it releases it: into the thread's pool, ready for the
  * next aio_co_create() without a new mapping or a new makecontext(), or,
- * past AIO_CO_POOL_MAX or for a non-default size, unmapped.
+ * past AIO_CO_POOL_MAX or for a non-default size, unmapped.  Before its
+ * stack is unmapped, a finished coroutine is entered once more with
+ * DESTROY and leaves the loop for good (EXIT), so that the sanitizers
+ * free what they keep per stack (ASan's fake stack, for one) instead of
+ * tracking frames that will never return.
  *
  * The pool is per thread (no lock, no shared cache line on the hot path);
  * a coroutine created on one thread and finished on another lands in the
@@ -77,6 +81,11 @@ static CoSwitch *leader_get(CoThread *t)
     return &t->leader;
 }
 
+static CoSwitch *current_switch(CoThread *t)
+{
+    return t->current ? &t->current->sw : leader_get(t);
+}
+
 /* ---- stacks ---- */
 
 static size_t page_size(void)
@@ -91,10 +100,13 @@ static size_t page_size(void)
     return cached;
 }
 
-static void coroutine_free(Coroutine *co)
+static void coroutine_free(CoThread *t, Coroutine *co)
 {
+    if (co_switch(current_switch(t), &co->sw, CO_SWITCH_DESTROY) !=
+        CO_SWITCH_EXIT) {
+        co_die("coroutine %p did not exit", (void *)co);
+    }
     co_switch_fini(&co->sw);
-    co_switch_forget_stack(co->sw.stack_bottom, co->sw.stack_size);
     munmap(co->map, co->map_size);
     atomic_fetch_add_explicit(&stacks_unmapped, 1, memory_order_relaxed);
     free(co);
@@ -151,7 +163,7 @@ static void pool_destructor(void *arg)
 
     while ((co = t->pool)) {
         t->pool = co->pool_next;
-        coroutine_free(co);
+        coroutine_free(t, co);
     }
     t->pool_len = 0;
     t->key_set = false;
@@ -271,10 +283,13 @@ static void coroutine_body(CoSwitch *sw)
 {
     Coroutine *co = (Coroutine *)sw; /* sw is the first member */
 
-    for (;;) {
+    do {
         co->entry(co->opaque);
-        co_switch(sw, co->caller, CO_SWITCH_TERMINATE);
-    }
+    } while (co_switch(sw, co->caller, CO_SWITCH_TERMINATE) ==
+             CO_SWITCH_ENTER);
+    /* DESTROY, from coroutine_free(). */
+    co_switch(sw, sw->from, CO_SWITCH_EXIT);
+    __builtin_unreachable();
 }
 
 /* @co returned from its entry: give it back, on the thread it ran on. */
@@ -284,7 +299,7 @@ static void coroutine_release(CoThread *t, Coroutine *co)
                     -1);
     co->caller = NULL;
     if (!pool_put(t, co)) {
-        coroutine_free(co);
+        coroutine_free(t, co);
     }
 }
 
@@ -292,7 +307,7 @@ void qemu_coroutine_enter(Coroutine *co)
 {
     CoThread *t = co_thread_get();
     Coroutine *self = t->current;
-    CoSwitch *from = self ? &self->sw : leader_get(t);
+    CoSwitch *from = current_switch(t);
     AioContext *ctx = atomic_load_explicit(&co->ctx, memory_order_relaxed);
 
     if (co->caller || co == self) {
