@@ -723,6 +723,44 @@ TEST(misuse_aborts_with_a_message)
                        "qemu_coroutine_yield called outside a coroutine");
 }
 
+typedef struct Fifo {
+    char order[16];
+    int len;
+} Fifo;
+
+typedef struct FifoCo {
+    Fifo *f;
+    char name;
+} FifoCo;
+
+static void fifo_body(void *opaque)
+{
+    FifoCo *c = opaque;
+
+    c->f->order[c->f->len++] = c->name;
+}
+
+TEST(scheduled_coroutines_run_in_the_order_they_were_scheduled)
+{
+    AioContext *ctx = new_ctx();
+    Fifo f = {0};
+    FifoCo c[] = {{&f, 'a'}, {&f, 'b'}, {&f, 'c'}, {&f, 'd'}, {&f, 'e'}};
+
+    REQUIRE(ctx);
+    for (int i = 0; i < 5; i++) {
+        Coroutine *co = aio_co_create(ctx, fifo_body, &c[i], 0);
+
+        REQUIRE(co);
+        REQUIRE(aio_co_schedule(ctx, co) == 0); /* deferred, even here */
+    }
+    CHECK_EQ_INT(f.len, 0);
+    while (aio_poll(ctx, false)) {
+    }
+    CHECK_STR(f.order, "abcde");
+    CHECK_EQ_INT(aio_co_count(ctx), 0);
+    aio_context_free(ctx);
+}
+
 TEST(context_free_after_all_coroutines_finished_is_clean)
 {
     AioContext *ctx = new_ctx();
@@ -1112,6 +1150,10 @@ static void mover_body(void *opaque)
 
     m->tid_before = gettid();
     aio_co_schedule(iothread_get_aio_context(m->dest), qemu_coroutine_self());
+    /* Let the destination run a whole pass while we have not yielded
+     * yet: it must not take us before our old home has seen us
+     * suspend (it would enter a running coroutine). */
+    iothread_run_sync(m->dest, noop_body, NULL);
     qemu_coroutine_yield();
     m->tid_after = gettid();
     atomic_store(&m->done, 1);
