@@ -17,6 +17,7 @@ not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
 
 expected="etc/iothreadd.json
 usr/include/iothread/aio.h
+usr/include/iothread/coroutine.h
 usr/include/iothread/event-notifier.h
 usr/include/iothread/iothread.h
 usr/include/iothread/thread-pool.h
