@@ -692,8 +692,8 @@ static void check_child_aborts(const char *file, int line, void (*fn)(void),
 TEST(context_free_with_live_coroutines_aborts_naming_the_count)
 {
     CHECK_CHILD_ABORTS(free_with_live_child,
-                       "libiothread: aio_context_free: 2 coroutines still "
-                       "alive on this context");
+                       "2 coroutines still alive on this context; let them "
+                       "finish first");
 }
 
 static void wake_twice_child(void)
@@ -759,6 +759,24 @@ TEST(scheduled_coroutines_run_in_the_order_they_were_scheduled)
     CHECK_STR(f.order, "abcde");
     CHECK_EQ_INT(aio_co_count(ctx), 0);
     aio_context_free(ctx);
+}
+
+TEST(null_arguments_are_answered_not_dereferenced)
+{
+    CoroutinePoolStats st;
+
+    qemu_coroutine_enter(NULL);
+    aio_co_wake(NULL);
+    CHECK_EQ_INT(aio_co_schedule(NULL, NULL), -EINVAL);
+    CHECK_EQ_INT(aio_co_count(NULL), 0);
+    CHECK(aio_co_get_context(NULL) == NULL);
+    qemu_co_queue_init(NULL);
+    qemu_co_mutex_init(NULL);
+    CHECK(qemu_co_queue_empty(NULL));
+    CHECK(!qemu_co_queue_next(NULL));
+    CHECK_EQ_INT(qemu_co_queue_restart_all(NULL), 0);
+    qemu_coroutine_pool_stats(NULL);
+    qemu_coroutine_pool_stats(&st); /* still works */
 }
 
 TEST(context_free_after_all_coroutines_finished_is_clean)

@@ -22,9 +22,12 @@
  *   "any thread":  from any thread, in a coroutine or not.
  * Breaking these rules (yielding outside a coroutine, entering a running
  * coroutine, entering one on a foreign thread, scheduling one twice) is a
- * programming error: the library prints one line naming it on stderr and
- * aborts, as a failed assertion would.  Running out of resources is never
- * an abort: creation returns NULL with errno set, other calls -errno.
+ * programming error: the library writes one line starting with
+ * "libiothread: " that names it on stderr and aborts, as a failed
+ * assertion would.  A NULL pointer argument is answered, never
+ * dereferenced: -EINVAL, NULL, false or 0 from functions that return
+ * something, nothing from void ones.  Running out of resources is never an
+ * abort: creation returns NULL with errno set, other calls -errno.
  *
  * A coroutine must not call aio_poll(): it would run other coroutines of
  * its context underneath itself.  Yield instead.
@@ -34,9 +37,10 @@
  * never entered) is a caller bug that would otherwise turn into a use after
  * free when one of them is woken or a silent leak of its stack and of
  * whatever it holds: aio_context_free() then aborts with
- * "libiothread: aio_context_free: N coroutine(s) still alive on this
- * context".  aio_co_count() tells how many there are, so a caller can wait
- * for them before freeing.
+ * "libiothread: aio_context_free(0x...): N coroutines still alive on this
+ * context; let them finish first", in every build (-DNDEBUG too).
+ * aio_co_count() tells how many there are, so a caller can wait for them
+ * before freeing.
  */
 #ifndef IOTHREAD_COROUTINE_H
 #define IOTHREAD_COROUTINE_H
@@ -174,8 +178,8 @@ int qemu_co_run_in_context(AioContext *ctx, CoroutineEntry *fn,
 /*
  * qemu_co_sleep_ns: suspend the calling coroutine for @ns nanoseconds of
  * @clock, on a timer of its home context (@ns <= 0: until the next pass of
- * the loop).  Coroutine only.  Returns 0, or -ENOMEM when the timer could
- * not be armed (no sleep).
+ * the loop).  Coroutine only.  Returns 0, -EINVAL for an unknown @clock,
+ * or -ENOMEM when the timer could not be armed (no sleep).
  */
 int qemu_co_sleep_ns(AioClock clock, int64_t ns);
 

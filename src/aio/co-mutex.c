@@ -11,6 +11,7 @@
 
 void qemu_co_queue_init(CoQueue *q)
 {
+    CO_ARG_CHECK(q, );
     q->head = NULL;
     q->tailp = &q->head;
 }
@@ -38,7 +39,7 @@ static Coroutine *queue_pop(CoQueue *q)
 
 bool qemu_co_queue_empty(const CoQueue *q)
 {
-    return q->head == NULL;
+    return !q || q->head == NULL;
 }
 
 void qemu_co_queue_wait(CoQueue *q, CoMutex *m)
@@ -48,6 +49,7 @@ void qemu_co_queue_wait(CoQueue *q, CoMutex *m)
     if (!self) {
         co_die("qemu_co_queue_wait called outside a coroutine");
     }
+    CO_ARG_CHECK(q, );
     queue_push(q, self);
     if (m) {
         qemu_co_mutex_unlock(m);
@@ -60,8 +62,10 @@ void qemu_co_queue_wait(CoQueue *q, CoMutex *m)
 
 bool qemu_co_queue_next(CoQueue *q)
 {
-    Coroutine *co = queue_pop(q);
+    Coroutine *co;
 
+    CO_ARG_CHECK(q, false);
+    co = queue_pop(q);
     if (co) {
         aio_co_wake(co);
     }
@@ -72,9 +76,11 @@ unsigned qemu_co_queue_restart_all(CoQueue *q)
 {
     /* Take the whole list first: outside a coroutine each wake runs the
      * waiter at once, and it may wait on @q again. */
-    CoQueue taken = *q;
+    CoQueue taken;
     unsigned n = 0;
 
+    CO_ARG_CHECK(q, 0);
+    taken = *q;
     if (!taken.head) {
         return 0;
     }
@@ -93,6 +99,7 @@ unsigned qemu_co_queue_restart_all(CoQueue *q)
 
 void qemu_co_mutex_init(CoMutex *m)
 {
+    CO_ARG_CHECK(m, );
     m->holder = NULL;
     qemu_co_queue_init(&m->waiters);
 }
@@ -111,6 +118,7 @@ bool qemu_co_mutex_trylock(CoMutex *m)
 {
     Coroutine *self = mutex_self("qemu_co_mutex_trylock");
 
+    CO_ARG_CHECK(m, false);
     if (m->holder) {
         return false;
     }
@@ -122,6 +130,7 @@ void qemu_co_mutex_lock(CoMutex *m)
 {
     Coroutine *self = mutex_self("qemu_co_mutex_lock");
 
+    CO_ARG_CHECK(m, );
     if (m->holder == self) {
         co_die("qemu_co_mutex_lock: CoMutex %p already held by the caller",
                (void *)m);
@@ -140,6 +149,7 @@ void qemu_co_mutex_unlock(CoMutex *m)
     Coroutine *self = mutex_self("qemu_co_mutex_unlock");
     Coroutine *next;
 
+    CO_ARG_CHECK(m, );
     if (m->holder != self) {
         co_die("qemu_co_mutex_unlock: CoMutex %p not held by the caller",
                (void *)m);

@@ -74,9 +74,10 @@ void aio_co_live_add(AioContext *ctx, int delta)
 
 unsigned aio_co_count(AioContext *ctx)
 {
-    AioCoState *s = atomic_load_explicit(&ctx->co_state,
-                                         memory_order_acquire);
+    AioCoState *s;
 
+    CO_ARG_CHECK(ctx, 0);
+    s = atomic_load_explicit(&ctx->co_state, memory_order_acquire);
     return s ? atomic_load_explicit(&s->live, memory_order_relaxed) : 0;
 }
 
@@ -141,9 +142,12 @@ static void mark_scheduled(Coroutine *co, const char *who)
 
 int aio_co_schedule(AioContext *ctx, Coroutine *co)
 {
-    AioContext *home = atomic_load_explicit(&co->ctx, memory_order_acquire);
-    AioCoState *target = aio_co_state(ctx);
+    AioContext *home;
+    AioCoState *target;
 
+    CO_ARG_CHECK(ctx && co, -EINVAL);
+    home = atomic_load_explicit(&co->ctx, memory_order_acquire);
+    target = aio_co_state(ctx);
     if (!target) {
         return -ENOMEM;
     }
@@ -160,8 +164,10 @@ int aio_co_schedule(AioContext *ctx, Coroutine *co)
 
 void aio_co_wake(Coroutine *co)
 {
-    AioContext *home = atomic_load_explicit(&co->ctx, memory_order_acquire);
+    AioContext *home;
 
+    CO_ARG_CHECK(co, );
+    home = atomic_load_explicit(&co->ctx, memory_order_acquire);
     if (aio_context_in_home_thread(home) && !qemu_in_coroutine()) {
         /* aio_co_enter semantics: nothing of this context is running
          * underneath us, so @co may run right now. */
@@ -184,9 +190,9 @@ void aio_co_context_fini(AioContext *ctx)
     }
     live = atomic_load(&s->live);
     if (live) {
-        co_die("aio_context_free: %u coroutine%s still alive on this "
-               "context",
-               live, live == 1 ? "" : "s");
+        co_die("aio_context_free(%p): %u coroutine%s still alive on this "
+               "context; let them finish first",
+               (void *)ctx, live, live == 1 ? "" : "s");
     }
     /* Nothing is alive, so nothing is scheduled: the list is empty. */
     aio_bh_delete(s->bh);

@@ -33,6 +33,7 @@ int qemu_co_sleep_ns(AioClock clock, int64_t ns)
     AioTimer timer;
     int ret;
 
+    CO_ARG_CHECK((unsigned)clock < AIO_CLOCK_MAX, -EINVAL);
     aio_timer_init(&timer, aio_co_get_context(co), clock, sleep_cb, co);
     ret = aio_timer_mod_in(&timer, ns > 0 ? ns : 0);
     if (ret < 0) {

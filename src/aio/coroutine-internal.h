@@ -103,7 +103,17 @@ typedef struct AioCoState AioCoState;
 AioCoState *aio_co_state(AioContext *ctx);
 void aio_co_live_add(AioContext *ctx, int delta);
 
-/* coroutine.c: abort with "libiothread: <message>" on stderr. */
+/* A NULL argument is answered, never dereferenced (see "Misuse" in
+ * <iothread/aio.h>): return @ret (nothing, for void functions). */
+#define CO_ARG_CHECK(cond, ret)                                                \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            return ret;                                                        \
+        }                                                                      \
+    } while (0)
+
+/* coroutine.c: a broken contract: one line "libiothread: <message>" on
+ * stderr, then abort(), as a failed assert() would. */
 _Noreturn void co_die(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 

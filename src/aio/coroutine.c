@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -47,14 +48,20 @@ static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
 
 _Noreturn void co_die(const char *fmt, ...)
 {
+    char msg[512];
+    int len = snprintf(msg, sizeof(msg), "libiothread: ");
     va_list ap;
 
-    /* A programming error, reported like a failed assertion. */
-    fputs("libiothread: ", stderr);
+    /* One buffer, one write(2): the line is not interleaved with other
+     * threads' output and no stdio lock is taken on the way to abort(). */
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg + len, sizeof(msg) - (size_t)len - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    len = (int)strlen(msg);
+    msg[len++] = '\n';
+    if (write(STDERR_FILENO, msg, (size_t)len) < 0) {
+        /* Nothing more to try: we abort either way. */
+    }
     abort();
 }
 
@@ -225,6 +232,7 @@ void qemu_coroutine_pool_drain(void)
 
 void qemu_coroutine_pool_stats(CoroutinePoolStats *s)
 {
+    CO_ARG_CHECK(s, );
     s->stacks_mapped = atomic_load_explicit(&stacks_mapped,
                                             memory_order_relaxed);
     s->stacks_unmapped = atomic_load_explicit(&stacks_unmapped,
@@ -308,8 +316,10 @@ void qemu_coroutine_enter(Coroutine *co)
     CoThread *t = co_thread_get();
     Coroutine *self = t->current;
     CoSwitch *from = current_switch(t);
-    AioContext *ctx = atomic_load_explicit(&co->ctx, memory_order_relaxed);
+    AioContext *ctx;
 
+    CO_ARG_CHECK(co, );
+    ctx = atomic_load_explicit(&co->ctx, memory_order_relaxed);
     if (co->caller || co == self) {
         co_die("coroutine %p entered while it is running", (void *)co);
     }
@@ -358,5 +368,6 @@ bool qemu_in_coroutine(void)
 
 AioContext *aio_co_get_context(Coroutine *co)
 {
+    CO_ARG_CHECK(co, NULL);
     return atomic_load_explicit(&co->ctx, memory_order_acquire);
 }
