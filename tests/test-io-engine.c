@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The I/O engine (thread-pool back-end): read / write / flush /
+ * punch-hole / zero-range checked byte for byte against a temporary file,
+ * from a coroutine and with a callback; short reads at end of file; errors
+ * as -errno (EBADF, EFBIG from RLIMIT_FSIZE after a partial write, bad
+ * arguments); completions on the home thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iothread/aio.h>
+#include <iothread/coroutine.h>
+#include <iothread/io-engine.h>
+
+#include "harness.h"
+
+enum { BLK = 4096 };
+
+/* A temporary file on a disk-backed directory (tmpfs has no zero
+ * range), already unlinked. */
+static int temp_fd(void)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+    char path[512];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/iothread-io-XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd >= 0) {
+        unlink(path);
+    }
+    return fd;
+}
+
+typedef struct Job {
+    AioContext *ctx;
+    int fd;
+    bool done;
+    int failures;
+    char detail[256];
+} Job;
+
+#define JOB_CHECK(j, cond)                                                     \
+    do {                                                                       \
+        if (!(cond) && !(j)->failures++) {                                     \
+            snprintf((j)->detail, sizeof((j)->detail), "line %d: %s",          \
+                     __LINE__, #cond);                                         \
+        }                                                                      \
+    } while (0)
+
+/* Run @fn in a coroutine on a fresh context until it returns. */
+static void run_job(void (*fn)(void *), Job *j)
+{
+    Coroutine *co;
+
+    j->ctx = NULL;
+    if (aio_context_new(&j->ctx, AIO_FDMON_AUTO) < 0) {
+        test_fail(__FILE__, __LINE__, "no context");
+        return;
+    }
+    j->fd = temp_fd();
+    co = aio_co_create(j->ctx, fn, j, 0);
+    if (j->fd < 0 || !co) {
+        test_fail(__FILE__, __LINE__, "set-up failed");
+        return;
+    }
+    qemu_coroutine_enter(co);
+    while (!j->done) {
+        aio_poll(j->ctx, true);
+    }
+    close(j->fd);
+    aio_context_free(j->ctx);
+    if (j->failures) {
+        test_fail(__FILE__, __LINE__, "%d failure(s), first at %s",
+                  j->failures, j->detail);
+    }
+}
+
+/* A case that is one coroutine body run by run_job(). */
+#define JOB_TEST(name_, body_)                                                 \
+    TEST(name_)                                                                \
+    {                                                                          \
+        Job j = {0};                                                           \
+                                                                               \
+        run_job(body_, &j);                                                    \
+    }
+
+static void fill(char *buf, size_t len, char seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (char)(seed + (char)(i % 251));
+    }
+}
+
+static void write_read_body(void *opaque)
+{
+    Job *j = opaque;
+    static char a[BLK], b[2 * BLK], back[3 * BLK], want[3 * BLK];
+    struct iovec w[] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    struct iovec r[] = {{back, 100}, {back + 100, sizeof(back) - 100}};
+    struct stat st;
+
+    fill(a, sizeof(a), 'a');
+    fill(b, sizeof(b), 'b');
+    memcpy(want, a, sizeof(a));
+    memcpy(want + sizeof(a), b, sizeof(b));
+    JOB_CHECK(j, aio_co_pwritev(j->fd, w, 2, BLK, AIO_IO_FUA) == 3 * BLK);
+    JOB_CHECK(j, aio_co_fdatasync(j->fd) == 0);
+    JOB_CHECK(j, aio_co_fsync(j->fd) == 0);
+    JOB_CHECK(j, aio_co_preadv(j->fd, r, 2, BLK) == 3 * BLK);
+    JOB_CHECK(j, memcmp(back, want, sizeof(want)) == 0);
+    JOB_CHECK(j, fstat(j->fd, &st) == 0 && st.st_size == 4 * BLK);
+    /* The hole before offset BLK reads as zeros. */
+    JOB_CHECK(j, aio_co_preadv(j->fd, r, 1, 0) == 100);
+    for (int i = 0; i < 100; i++) {
+        JOB_CHECK(j, back[i] == 0);
+    }
+    /* Nothing to transfer is not an error. */
+    JOB_CHECK(j, aio_co_preadv(j->fd, r, 0, 0) == 0);
+    j->done = true;
+}
+
+JOB_TEST(write_then_read_back_byte_for_byte_from_a_coroutine, write_read_body)
+
+static void discard_body(void *opaque)
+{
+    Job *j = opaque;
+    static char data[3 * BLK], back[3 * BLK];
+    struct iovec v = {data, sizeof(data)}, rv = {back, sizeof(back)};
+    struct stat st;
+    int ret;
+
+    memset(data, 'x', sizeof(data));
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == 3 * BLK);
+
+    ret = aio_co_fallocate(j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           BLK, BLK);
+    JOB_CHECK(j, ret == 0);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 0) == 3 * BLK);
+    for (int i = 0; i < 3 * BLK; i++) {
+        JOB_CHECK(j, back[i] == (i >= BLK && i < 2 * BLK ? 0 : 'x'));
+    }
+
+    ret = aio_co_fallocate(j->fd, FALLOC_FL_ZERO_RANGE, 2 * BLK, 2 * BLK);
+    JOB_CHECK(j, ret == 0);
+    JOB_CHECK(j, fstat(j->fd, &st) == 0 && st.st_size == 4 * BLK);
+    memset(back, 1, sizeof(back));
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 0) == 3 * BLK);
+    for (int i = 0; i < 3 * BLK; i++) {
+        JOB_CHECK(j, back[i] == (i < BLK ? 'x' : 0));
+    }
+    j->done = true;
+}
+
+JOB_TEST(punch_hole_and_zero_range_read_back_as_zeros, discard_body)
+
+static void short_read_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[BLK];
+    struct iovec v = {buf, 100}, rv = {buf, sizeof(buf)};
+
+    memset(buf, 'z', 100);
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == 100);
+    /* End of file: the short count is the answer, not an error. */
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 0) == 100);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 100) == 0);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 1 << 20) == 0);
+    j->done = true;
+}
+
+JOB_TEST(read_past_end_of_file_returns_the_short_count, short_read_body)
+
+static void errors_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[16];
+    struct iovec v = {buf, sizeof(buf)};
+    int closed = dup(j->fd);
+    AioIoRequest bad = {.op = AIO_IO_OP_MAX, .fd = j->fd};
+
+    close(closed);
+    JOB_CHECK(j, aio_co_preadv(closed, &v, 1, 0) == -EBADF);
+    JOB_CHECK(j, aio_co_pwritev(closed, &v, 1, 0, 0) == -EBADF);
+    JOB_CHECK(j, aio_co_fdatasync(closed) == -EBADF);
+    JOB_CHECK(j, aio_co_preadv(-1, &v, 1, 0) == -EINVAL);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &v, 1, -1) == -EINVAL);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &v, -1, 0) == -EINVAL);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &v, 1, 0) == 0);
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0x80) == -EINVAL);
+    JOB_CHECK(j, aio_co_fallocate(j->fd, 0, 0, 0) == -EINVAL);
+    JOB_CHECK(j, aio_co_io(&bad) == -EINVAL);
+    JOB_CHECK(j, aio_co_io(NULL) == -EINVAL);
+    j->done = true;
+}
+
+JOB_TEST(errors_come_back_as_negative_errno, errors_body)
+
+static void efbig_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[2 * BLK];
+    struct iovec v = {buf, sizeof(buf)};
+
+    /* The kernel writes the first BLK bytes, then refuses: the engine
+     * must report the error, not a short success. */
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == -EFBIG);
+    j->done = true;
+}
+
+/* RLIMIT_FSIZE is per process: lowered for this case only (the cases of
+ * this program run one at a time) and restored.  No fork: a child would
+ * inherit coroutines whose TSan fibers belong to the parent. */
+TEST(write_cut_short_by_rlimit_fsize_reports_efbig)
+{
+    struct rlimit old, rl;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_sa;
+    Job j = {0};
+
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    rl = old;
+    rl.rlim_cur = BLK;
+    REQUIRE(sigaction(SIGXFSZ, &ign, &old_sa) == 0);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+    run_job(efbig_body, &j);
+    setrlimit(RLIMIT_FSIZE, &old);
+    sigaction(SIGXFSZ, &old_sa, NULL);
+}
+
+typedef struct CbState {
+    pthread_t home;
+    int calls;
+    bool on_home;
+    ssize_t ret;
+} CbState;
+
+static void on_done(AioIoRequest *req, ssize_t ret)
+{
+    CbState *s = req->opaque;
+
+    s->calls++;
+    s->on_home = pthread_equal(pthread_self(), s->home);
+    s->ret = ret;
+}
+
+TEST(callback_completion_runs_later_on_the_home_thread)
+{
+    AioContext *ctx = NULL;
+    static char buf[BLK];
+    struct iovec v = {buf, sizeof(buf)};
+    CbState s = {.home = pthread_self()};
+    AioIoRequest req = {.op = AIO_IO_WRITEV, .fd = temp_fd(), .iov = &v,
+                        .iovcnt = 1, .cb = on_done, .opaque = &s};
+
+    REQUIRE(aio_context_new(&ctx, AIO_FDMON_AUTO) == 0);
+    REQUIRE(req.fd >= 0);
+    CHECK_STR(aio_context_io_engine(ctx), "thread-pool");
+    CHECK(aio_context_io_engine(NULL) == NULL);
+    CHECK_EQ_INT(aio_io_submit(ctx, &req), 0);
+    CHECK_EQ_INT(s.calls, 0); /* never before submit returns */
+    while (!s.calls) {
+        aio_poll(ctx, true);
+    }
+    CHECK_EQ_INT(s.calls, 1);
+    CHECK(s.on_home);
+    CHECK_EQ_INT(s.ret, BLK);
+    req.cb = NULL;
+    CHECK_EQ_INT(aio_io_submit(ctx, &req), -EINVAL);
+    CHECK_EQ_INT(aio_io_submit(NULL, &req), -EINVAL);
+    close(req.fd);
+    aio_context_free(ctx);
+}
