@@ -236,6 +236,37 @@ TEST(write_cut_short_by_rlimit_fsize_reports_efbig)
     sigaction(SIGXFSZ, &old_sa, NULL);
 }
 
+static void count_call(AioIoRequest *req, ssize_t ret)
+{
+    (void)ret;
+    (*(int *)req->opaque)++;
+}
+
+TEST(context_freed_with_requests_in_flight_drops_their_callbacks)
+{
+    enum { N = 32 };
+    AioContext *ctx = NULL;
+    static char buf[N][BLK];
+    struct iovec v[N];
+    AioIoRequest req[N];
+    int fd = temp_fd(), calls = 0;
+
+    REQUIRE(fd >= 0);
+    REQUIRE(aio_context_new(&ctx, AIO_FDMON_AUTO) == 0);
+    for (int i = 0; i < N; i++) {
+        v[i] = (struct iovec){buf[i], BLK};
+        req[i] = (AioIoRequest){.op = AIO_IO_WRITEV, .fd = fd,
+                                .offset = (int64_t)i * BLK, .iov = &v[i],
+                                .iovcnt = 1, .cb = count_call,
+                                .opaque = &calls};
+        CHECK_EQ_INT(aio_io_submit(ctx, &req[i]), 0);
+    }
+    /* Some are queued, some running, some done: ASan and LSan watch. */
+    aio_context_free(ctx);
+    CHECK_EQ_INT(calls, 0);
+    close(fd);
+}
+
 typedef struct CbState {
     pthread_t home;
     int calls;

@@ -84,6 +84,12 @@ const char *aio_context_io_engine(AioContext *ctx);
  * or -EINVAL (NULL @ctx, @req or @req->cb, unknown op, negative fd,
  * offset or length, unknown flags, iovcnt outside 0..IOV_MAX) or -ENOMEM /
  * -EAGAIN from the thread pool; then the callback never runs.
+ *
+ * Freeing @ctx with requests in flight: requests already running finish
+ * (aio_context_free() waits for them), none of the callbacks runs, and the
+ * requests, which the caller owns, are the caller's again.  A coroutine
+ * waiting in aio_co_io() is a live coroutine: freeing its context aborts
+ * (see <iothread/coroutine.h>).
  */
 int aio_io_submit(AioContext *ctx, AioIoRequest *req);
 
