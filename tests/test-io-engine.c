@@ -42,6 +42,7 @@ static int temp_fd(void)
 }
 
 typedef struct Job {
+    AioFdmon fdmon;
     AioContext *ctx;
     int fd;
     bool done;
@@ -63,7 +64,7 @@ static void run_job(void (*fn)(void *), Job *j)
     Coroutine *co;
 
     j->ctx = NULL;
-    if (aio_context_new(&j->ctx, AIO_FDMON_AUTO) < 0) {
+    if (aio_context_new(&j->ctx, j->fdmon) < 0) {
         test_fail(__FILE__, __LINE__, "no context");
         return;
     }
@@ -85,11 +86,13 @@ static void run_job(void (*fn)(void *), Job *j)
     }
 }
 
-/* A case that is one coroutine body run by run_job(). */
+/* A case that is one coroutine body run by run_job(), once per fd
+ * monitor: io_uring runs the io_uring engine, poll and epoll the thread
+ * pool. */
 #define JOB_TEST(name_, body_)                                                 \
-    TEST(name_)                                                                \
+    TEST_FDMON(name_)                                                          \
     {                                                                          \
-        Job j = {0};                                                           \
+        Job j = {.fdmon = fdmon};                                              \
                                                                                \
         run_job(body_, &j);                                                    \
     }
@@ -220,11 +223,11 @@ static void efbig_body(void *opaque)
 /* RLIMIT_FSIZE is per process: lowered for this case only (the cases of
  * this program run one at a time) and restored.  No fork: a child would
  * inherit coroutines whose TSan fibers belong to the parent. */
-TEST(write_cut_short_by_rlimit_fsize_reports_efbig)
+TEST_FDMON(write_cut_short_by_rlimit_fsize_reports_efbig)
 {
     struct rlimit old, rl;
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_sa;
-    Job j = {0};
+    Job j = {.fdmon = fdmon};
 
     REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
     rl = old;
@@ -242,7 +245,7 @@ static void count_call(AioIoRequest *req, ssize_t ret)
     (*(int *)req->opaque)++;
 }
 
-TEST(context_freed_with_requests_in_flight_drops_their_callbacks)
+TEST_FDMON(context_freed_with_requests_in_flight_drops_their_callbacks)
 {
     enum { N = 32 };
     AioContext *ctx = NULL;
@@ -252,7 +255,7 @@ TEST(context_freed_with_requests_in_flight_drops_their_callbacks)
     int fd = temp_fd(), calls = 0;
 
     REQUIRE(fd >= 0);
-    REQUIRE(aio_context_new(&ctx, AIO_FDMON_AUTO) == 0);
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
     for (int i = 0; i < N; i++) {
         v[i] = (struct iovec){buf[i], BLK};
         req[i] = (AioIoRequest){.op = AIO_IO_WRITEV, .fd = fd,
@@ -283,7 +286,12 @@ static void on_done(AioIoRequest *req, ssize_t ret)
     s->ret = ret;
 }
 
-TEST(callback_completion_runs_later_on_the_home_thread)
+static const char *engine_for(AioFdmon fdmon)
+{
+    return fdmon == AIO_FDMON_IO_URING ? "io_uring" : "thread-pool";
+}
+
+TEST_FDMON(callback_completion_runs_later_on_the_home_thread)
 {
     AioContext *ctx = NULL;
     static char buf[BLK];
@@ -292,9 +300,9 @@ TEST(callback_completion_runs_later_on_the_home_thread)
     AioIoRequest req = {.op = AIO_IO_WRITEV, .fd = temp_fd(), .iov = &v,
                         .iovcnt = 1, .cb = on_done, .opaque = &s};
 
-    REQUIRE(aio_context_new(&ctx, AIO_FDMON_AUTO) == 0);
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
     REQUIRE(req.fd >= 0);
-    CHECK_STR(aio_context_io_engine(ctx), "thread-pool");
+    CHECK_STR(aio_context_io_engine(ctx), engine_for(fdmon));
     CHECK(aio_context_io_engine(NULL) == NULL);
     CHECK_EQ_INT(aio_io_submit(ctx, &req), 0);
     CHECK_EQ_INT(s.calls, 0); /* never before submit returns */
@@ -309,4 +317,62 @@ TEST(callback_completion_runs_later_on_the_home_thread)
     CHECK_EQ_INT(aio_io_submit(NULL, &req), -EINVAL);
     close(req.fd);
     aio_context_free(ctx);
+}
+
+/* N writes submitted back to back with aio-max-batch = @batch. */
+static void batch_case(AioFdmon fdmon, int64_t batch, int n,
+                       uint64_t want_enters_before_poll,
+                       uint64_t want_enters)
+{
+    enum { MAXN = 64 };
+    AioContext *ctx = NULL;
+    static char buf[MAXN][512];
+    struct iovec v[MAXN];
+    AioIoRequest req[MAXN];
+    int fd = temp_fd(), calls = 0;
+    AioIoStats st;
+
+    REQUIRE(n <= MAXN && fd >= 0);
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
+    REQUIRE(aio_context_set_aio_max_batch(ctx, batch) == 0);
+    for (int i = 0; i < n; i++) {
+        memset(buf[i], 'a' + i % 26, sizeof(buf[i]));
+        v[i] = (struct iovec){buf[i], sizeof(buf[i])};
+        req[i] = (AioIoRequest){.op = AIO_IO_WRITEV, .fd = fd,
+                                .offset = (int64_t)i * 512, .iov = &v[i],
+                                .iovcnt = 1, .cb = count_call,
+                                .opaque = &calls};
+        REQUIRE(aio_io_submit(ctx, &req[i]) == 0);
+    }
+    aio_io_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.submitted, n);
+    CHECK_EQ_INT(st.in_flight, n);
+    CHECK_EQ_INT(st.enters, want_enters_before_poll);
+    while (calls < n) {
+        aio_poll(ctx, true);
+    }
+    aio_io_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.completed, n);
+    CHECK_EQ_INT(st.in_flight, 0);
+    CHECK_EQ_INT(st.enters, want_enters);
+    for (int i = 0; i < n; i++) {
+        char back[512];
+
+        CHECK(pread(fd, back, sizeof(back), (off_t)i * 512) == 512 &&
+              memcmp(back, buf[i], 512) == 0);
+    }
+    close(fd);
+    aio_context_free(ctx);
+}
+
+TEST_FDMON(n_requests_take_ceil_n_over_batch_submissions)
+{
+    bool uring = fdmon == AIO_FDMON_IO_URING;
+
+    /* 10 with batches of 4: two full batches at once, the rest before
+     * the loop blocks. */
+    batch_case(fdmon, 4, 10, uring ? 2 : 0, uring ? 3 : 0);
+    /* 0: the default (32): nothing until the loop runs, then one. */
+    batch_case(fdmon, 0, 10, 0, uring ? 1 : 0);
+    batch_case(fdmon, 1, 5, uring ? 5 : 0, uring ? 5 : 0);
 }

@@ -13,11 +13,16 @@
  *    a write never returns success for fewer bytes than asked;
  *  - EINTR is retried, never returned.
  *
- * Engines: this version runs every request on the context's thread pool
- * with preadv / pwritev2 / fsync / fdatasync / fallocate
- * (aio_context_io_engine() says "thread-pool").  The io_uring engine that
- * shares the context's ring, batching up to aio-max-batch requests per
- * io_uring_enter(), is not there yet; the interface is meant to stay.
+ * Engines (aio_context_io_engine() says which):
+ *  - "io_uring" when the context's fd monitor is io_uring: requests go to
+ *    that same ring (one per thread), at most aio-max-batch of them per
+ *    io_uring_enter() (0: 32), and whatever is queued is submitted before
+ *    the loop blocks, so no request waits for a batch to fill.  While the
+ *    loop busy-polls it sees completions in the ring without a system
+ *    call.  A full submission queue queues requests rather than failing.
+ *  - "thread-pool" otherwise (epoll or poll, e.g. io_uring refused or
+ *    LIBIOTHREAD_DISABLE_IO_URING=1): each request runs on the context's
+ *    thread pool with preadv / pwritev2 / fsync / fdatasync / fallocate.
  */
 #ifndef IOTHREAD_IO_ENGINE_H
 #define IOTHREAD_IO_ENGINE_H
@@ -70,13 +75,36 @@ struct AioIoRequest {
 
     /* Private to the engine. */
     ssize_t ret_;
+    size_t total_;             /* READV, WRITEV: bytes asked */
+    size_t done_;              /* ... and transferred so far */
+    struct iovec *iov_copy_;   /* the rest of the vector after a short
+                                  transfer (io_uring) */
+    const struct iovec *iov_cur_;
+    int iovcnt_cur_;
+    AioIoRequest *next_;
+    void *engine_;
 };
 
 /*
- * aio_context_io_engine: the name of the engine @ctx runs requests on
- * ("thread-pool").  Thread-safe.  NULL for a NULL @ctx.
+ * aio_context_io_engine: the name of the engine @ctx runs requests on,
+ * "io_uring" or "thread-pool".  Thread-safe.  NULL for a NULL @ctx.
  */
 const char *aio_context_io_engine(AioContext *ctx);
+
+/* The engine's counters for one context (all zero before its first
+ * request).  Written by the home thread; a snapshot is consistent per
+ * field. */
+typedef struct AioIoStats {
+    uint64_t submitted; /* requests aio_io_submit() accepted */
+    uint64_t completed; /* ... whose callback has run */
+    uint64_t in_flight; /* submitted - completed */
+    uint64_t enters;    /* io_uring_enter() calls made to submit them
+                           (io_uring engine; 0 on the thread pool) */
+} AioIoStats;
+
+/* aio_io_get_stats: fill *@stats for @ctx.  Thread-safe; NULL @stats does
+ * nothing, a NULL @ctx gives zeros. */
+void aio_io_get_stats(AioContext *ctx, AioIoStats *stats);
 
 /*
  * aio_io_submit: start @req on @ctx; @req->cb(@req, ret) runs later on the

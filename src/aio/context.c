@@ -235,6 +235,7 @@ void aio_context_free(AioContext *ctx)
     /* Before anything is torn down, so that the abort leaves a context
      * that a debugger can still read. */
     aio_co_context_fini(ctx);
+    aio_io_engine_fini(ctx);
 
     /* The pool's completion BH is deleted here, so it goes before the
      * BH queue is drained. */

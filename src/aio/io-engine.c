@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The I/O engine: validation, and the thread-pool back-end.
+ * The I/O engine: validation, the choice of back-end, counters, and the
+ * thread-pool back-end (io_uring's is in io-engine-uring.c).
  *
- * Each request runs as one work item of the context's thread pool: the
- * worker makes the system call (continuing short transfers, retrying
+ * A context whose fd monitor is io_uring runs requests on that ring; any
+ * other runs each request as one work item of the context's thread pool:
+ * the worker makes the system call (continuing short transfers, retrying
  * EINTR) and stores the result in the request; the pool's completion
  * bottom half then calls the request's callback on the home thread.  The
  * pool's lock orders the worker's store before that read.
@@ -19,11 +21,109 @@
 #include <iothread/io-engine.h>
 #include <iothread/thread-pool.h>
 
-#include "aio-internal.h"
+#include "io-engine-internal.h"
 
 const char *aio_context_io_engine(AioContext *ctx)
 {
-    return ctx ? "thread-pool" : NULL;
+    if (!ctx) {
+        return NULL;
+    }
+    return aio_context_fdmon(ctx) == AIO_FDMON_IO_URING ? "io_uring"
+                                                       : "thread-pool";
+}
+
+void aio_io_list_init(AioIoList *l)
+{
+    l->head = NULL;
+    l->tailp = &l->head;
+    l->len = 0;
+}
+
+void aio_io_list_push(AioIoList *l, AioIoRequest *req)
+{
+    req->next_ = NULL;
+    *l->tailp = req;
+    l->tailp = &req->next_;
+    l->len++;
+}
+
+AioIoRequest *aio_io_list_pop(AioIoList *l)
+{
+    AioIoRequest *req = l->head;
+
+    if (req) {
+        l->head = req->next_;
+        if (!l->head) {
+            l->tailp = &l->head;
+        }
+        l->len--;
+    }
+    return req;
+}
+
+/* Home thread: the engine's state, made on first use. */
+static AioIoState *io_state(AioContext *ctx)
+{
+    AioIoState *st = ctx->io_state;
+
+    if (st) {
+        return st;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        return NULL;
+    }
+    st->ctx = ctx;
+    if (aio_io_uring_init(st) < 0) {
+        free(st);
+        return NULL;
+    }
+    /* Published for aio_io_get_stats() on other threads. */
+    __atomic_store_n(&ctx->io_state, st, __ATOMIC_RELEASE);
+    return st;
+}
+
+void aio_io_finish(AioIoState *st, AioIoRequest *req, ssize_t ret)
+{
+    stat_add(&st->stat_completed, 1);
+    req->cb(req, ret); /* may free @req */
+}
+
+void aio_io_engine_fini(AioContext *ctx)
+{
+    AioIoState *st = ctx->io_state;
+
+    if (!st) {
+        return;
+    }
+    aio_io_uring_fini(st);
+    free(st);
+    ctx->io_state = NULL;
+}
+
+void aio_io_get_stats(AioContext *ctx, AioIoStats *stats)
+{
+    AioIoState *st;
+
+    if (!stats) {
+        return;
+    }
+    memset(stats, 0, sizeof(*stats));
+    /* The state pointer is written once, by the home thread; other
+     * threads asking before the first request see zeros. */
+    st = ctx ? __atomic_load_n(&ctx->io_state, __ATOMIC_ACQUIRE) : NULL;
+    if (!st) {
+        return;
+    }
+#define LOAD(f) atomic_load_explicit(&st->f, memory_order_relaxed)
+    stats->submitted = LOAD(stat_submitted);
+    stats->completed = LOAD(stat_completed);
+    stats->enters = LOAD(stat_enters);
+#undef LOAD
+    /* Two loads, not one snapshot: never report a negative count. */
+    stats->in_flight = stats->submitted > stats->completed
+                           ? stats->submitted - stats->completed
+                           : 0;
 }
 
 /* Total bytes of @req's vector, or -EINVAL if it does not fit a ssize_t. */
@@ -166,20 +266,40 @@ static void pool_done(void *opaque, int ret)
 {
     AioIoRequest *req = opaque;
 
-    req->cb(req, ret < 0 ? ret : req->ret_);
+    aio_io_finish(req->engine_, req, ret < 0 ? ret : req->ret_);
 }
 
 int aio_io_submit(AioContext *ctx, AioIoRequest *req)
 {
+    AioIoState *st;
     int ret;
 
     if (!ctx || !req || !req->cb) {
         return -EINVAL;
     }
+    aio_assert_home(ctx);
     ret = validate(req);
     if (ret < 0) {
         return ret;
     }
+    st = io_state(ctx);
+    if (!st) {
+        return -ENOMEM;
+    }
     req->ret_ = 0;
-    return aio_thread_pool_submit(ctx, pool_work, req, pool_done, req, NULL);
+    req->engine_ = st;
+    req->total_ = req->op == AIO_IO_READV || req->op == AIO_IO_WRITEV
+                      ? (size_t)iov_total(req)
+                      : 0;
+    if (aio_fdmon_io_uring_ring(ctx)) {
+        aio_io_uring_submit(st, req);
+    } else {
+        ret = aio_thread_pool_submit(ctx, pool_work, req, pool_done, req,
+                                     NULL);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    stat_add(&st->stat_submitted, 1);
+    return 0;
 }
