@@ -18,7 +18,9 @@ not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
 expected="etc/iothreadd.json
 usr/include/iothread/aio-stats.h
 usr/include/iothread/aio.h
+usr/include/iothread/coroutine.h
 usr/include/iothread/event-notifier.h
+usr/include/iothread/io-engine.h
 usr/include/iothread/iothread.h
 usr/include/iothread/thread-pool.h
 usr/include/iothread/timer.h

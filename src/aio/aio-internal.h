@@ -241,6 +241,13 @@ struct AioContext {
     pthread_mutex_t pool_lock;
     ThreadPool *pool;
 
+    /* Coroutines (co-schedule.c): created on first use by any thread with
+     * a compare-and-swap, freed by aio_co_context_fini(). */
+    _Atomic(struct AioCoState *) co_state;
+    /* The I/O engine's state (io-engine.c), made by the first request;
+     * home thread only. */
+    struct AioIoState *io_state;
+
     /* Counters: written by the home thread only (relaxed load + store, no
      * locked instruction), read by anyone.  Each entry of
      * AIO_STATS_FOREACH (<iothread/aio-stats.h>) has its stat_<field>
@@ -321,6 +328,20 @@ bool aio_timers_run(AioContext *ctx);
 
 /* thread-pool.c */
 void aio_thread_pool_free(AioContext *ctx);
+
+/* co-schedule.c: aborts, naming the count, if coroutines whose home is
+ * @ctx are still alive; else frees the context's coroutine state. */
+void aio_co_context_fini(AioContext *ctx);
+
+/* fdmon-io-uring.c: the context's ring, or NULL on another back-end. */
+struct io_uring *aio_fdmon_io_uring_ring(AioContext *ctx);
+/* io-engine-uring.c: a completion of the engine's (@user_data without
+ * its tag bit), reaped by the fd monitor; queued, run by the engine's BH. */
+void aio_io_uring_complete(AioContext *ctx, uint64_t user_data, int32_t res);
+/* io-engine.c: wait for the engine's requests in the kernel (they write
+ * into the caller's buffers), drop the rest without callbacks, free the
+ * state. */
+void aio_io_engine_fini(AioContext *ctx);
 
 /* clock helpers */
 int64_t aio_now_ns(void); /* CLOCK_MONOTONIC */

@@ -267,6 +267,10 @@ void aio_context_free(AioContext *ctx)
     ARG_CHECK(ctx, );
     aio_assert_home(ctx);
     assert(ctx->walkers == 0);
+    /* Before anything is torn down, so that the abort leaves a context
+     * that a debugger can still read. */
+    aio_co_context_fini(ctx);
+    aio_io_engine_fini(ctx);
 
     /* The pool's completion BH is deleted here, so it goes before the
      * BH queue is drained and the check for live BHs. */

@@ -39,6 +39,9 @@
 #define URING_ENTRIES 64
 /* user_data of requests whose completion nobody needs (POLL_REMOVE). */
 #define IGNORED_USER_DATA 0
+/* user_data of the I/O engine's requests (io-engine-uring.c) has this
+ * bit set; tokens are malloc'd, so theirs is clear. */
+#define ENGINE_USER_DATA_TAG 1
 
 typedef struct PollToken {
     AioHandler *node; /* NULL once the handler gave the request up */
@@ -176,12 +179,18 @@ static int fdmon_io_uring_update(AioContext *ctx, AioHandler *node,
     return 0;
 }
 
-static void process_cqe(UringState *s, struct io_uring_cqe *cqe,
-                        AioHandlerList *ready, int *added)
+static void process_cqe(AioContext *ctx, UringState *s,
+                        struct io_uring_cqe *cqe, AioHandlerList *ready,
+                        int *added)
 {
     PollToken *t = io_uring_cqe_get_data(cqe);
     AioHandler *node;
 
+    if (cqe->user_data & ENGINE_USER_DATA_TAG) {
+        aio_io_uring_complete(ctx, cqe->user_data & ~(__u64)ENGINE_USER_DATA_TAG,
+                              cqe->res);
+        return;
+    }
     if (!t) {
         return; /* a POLL_REMOVE */
     }
@@ -250,7 +259,7 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
         io_uring_submit(&s->ring);
     }
     io_uring_for_each_cqe(&s->ring, head, cqe) {
-        process_cqe(s, cqe, ready, &added);
+        process_cqe(ctx, s, cqe, ready, &added);
         n++;
     }
     io_uring_cq_advance(&s->ring, n);
@@ -263,6 +272,13 @@ static bool fdmon_io_uring_peek(AioContext *ctx)
     UringState *s = ctx->fdmon_state;
 
     return io_uring_cq_ready(&s->ring) > 0;
+}
+
+struct io_uring *aio_fdmon_io_uring_ring(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+
+    return ctx->fdmon == &fdmon_io_uring_ops ? &s->ring : NULL;
 }
 
 const FdmonOps fdmon_io_uring_ops = {

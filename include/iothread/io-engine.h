@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libiothread: file and socket I/O run for you by an AioContext.
+ *
+ * A request is submitted on a context's home thread and completes there:
+ * either a callback runs (aio_io_submit()) or the coroutine that asked is
+ * resumed (aio_co_io() and the aio_co_p*() helpers).  The result is the
+ * one the system call would give, as a negative errno on failure, with
+ * the engine's own guarantees on top:
+ *  - reads and writes are completed: a transfer the kernel cut short is
+ *    continued until everything is done, an error occurs, or (reads only)
+ *    end of file is reached, in which case the short count is returned;
+ *    a write never returns success for fewer bytes than asked;
+ *  - EINTR is retried, never returned.
+ *
+ * Engines (aio_context_io_engine() says which):
+ *  - "io_uring" when the context's fd monitor is io_uring: requests go to
+ *    that same ring (one per thread), at most aio-max-batch of them per
+ *    io_uring_enter() (0: 32), and whatever is queued is submitted before
+ *    the loop blocks, so no request waits for a batch to fill.  While the
+ *    loop busy-polls it sees completions in the ring without a system
+ *    call.  A full submission queue queues requests rather than failing.
+ *  - "thread-pool" otherwise (epoll or poll, e.g. io_uring refused or
+ *    LIBIOTHREAD_DISABLE_IO_URING=1): each request runs on the context's
+ *    thread pool with preadv / pwritev2 / fsync / fdatasync / fallocate.
+ */
+#ifndef IOTHREAD_IO_ENGINE_H
+#define IOTHREAD_IO_ENGINE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <iothread/aio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum AioIoOp {
+    AIO_IO_READV,     /* preadv(fd, iov, iovcnt, offset) */
+    AIO_IO_WRITEV,    /* pwritev2(..., flags): AIO_IO_FUA -> RWF_DSYNC */
+    AIO_IO_FSYNC,     /* fsync(fd) */
+    AIO_IO_FDATASYNC, /* fdatasync(fd) */
+    AIO_IO_FALLOCATE, /* fallocate(fd, mode, offset, len) */
+    AIO_IO_OP_MAX
+} AioIoOp;
+
+/* AIO_IO_WRITEV flag: the data is on stable storage when the request
+ * completes (RWF_DSYNC), like a FUA write. */
+#define AIO_IO_FUA 0x1
+
+typedef struct AioIoRequest AioIoRequest;
+
+/* Runs on the home thread once @req is done; @ret as the header says. */
+typedef void AioIoComplete(AioIoRequest *req, ssize_t ret);
+
+/*
+ * One request.  The caller fills the public part and owns the struct (and
+ * the iovec array and buffers) until the completion has run; the engine
+ * neither copies nor frees them.
+ */
+struct AioIoRequest {
+    AioIoOp op;
+    int fd;
+    int64_t offset;           /* READV, WRITEV, FALLOCATE */
+    const struct iovec *iov;  /* READV, WRITEV */
+    int iovcnt;
+    int flags;                /* WRITEV: AIO_IO_FUA; others: 0 */
+    int mode;                 /* FALLOCATE: e.g. FALLOC_FL_PUNCH_HOLE |
+                                 FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE */
+    int64_t len;              /* FALLOCATE */
+    AioIoComplete *cb;
+    void *opaque;
+
+    /* Private to the engine. */
+    ssize_t ret_;
+    size_t total_;             /* READV, WRITEV: bytes asked */
+    size_t done_;              /* ... and transferred so far */
+    struct iovec *iov_copy_;   /* the rest of the vector after a short
+                                  transfer (io_uring) */
+    const struct iovec *iov_cur_;
+    int iovcnt_cur_;
+    AioIoRequest *next_;
+    void *engine_;
+};
+
+/*
+ * aio_context_io_engine: the name of the engine @ctx runs requests on,
+ * "io_uring" or "thread-pool".  Thread-safe.  NULL for a NULL @ctx.
+ */
+const char *aio_context_io_engine(AioContext *ctx);
+
+/* The engine's counters for one context (all zero before its first
+ * request).  Written by the home thread; a snapshot is consistent per
+ * field. */
+typedef struct AioIoStats {
+    uint64_t submitted; /* requests aio_io_submit() accepted */
+    uint64_t completed; /* ... whose callback has run */
+    uint64_t in_flight; /* submitted - completed */
+    uint64_t enters;    /* io_uring_enter() calls made to submit them
+                           (io_uring engine; 0 on the thread pool) */
+} AioIoStats;
+
+/* aio_io_get_stats: fill *@stats for @ctx.  Thread-safe; NULL @stats does
+ * nothing, a NULL @ctx gives zeros. */
+void aio_io_get_stats(AioContext *ctx, AioIoStats *stats);
+
+/*
+ * aio_io_submit: start @req on @ctx; @req->cb(@req, ret) runs later on the
+ * home thread, never before this returns.  Home thread only.  Returns 0,
+ * or -EINVAL (NULL @ctx, @req or @req->cb, unknown op, negative fd,
+ * offset or length, unknown flags, iovcnt outside 0..IOV_MAX) or -ENOMEM /
+ * -EAGAIN from the thread pool; then the callback never runs.
+ *
+ * Freeing @ctx with requests in flight: requests already running finish
+ * (aio_context_free() waits for them), none of the callbacks runs, and the
+ * requests, which the caller owns, are the caller's again.  A coroutine
+ * waiting in aio_co_io() is a live coroutine: freeing its context aborts
+ * (see <iothread/coroutine.h>).
+ */
+int aio_io_submit(AioContext *ctx, AioIoRequest *req);
+
+/*
+ * aio_co_io: run @req (its cb and opaque are ignored) on the calling
+ * coroutine's home context and suspend until it completes.  Coroutine
+ * only.  Returns the request's result, or aio_io_submit()'s error.
+ */
+ssize_t aio_co_io(AioIoRequest *req);
+
+/* Coroutine shorthands for aio_co_io(); same results. */
+ssize_t aio_co_preadv(int fd, const struct iovec *iov, int iovcnt,
+                      int64_t offset);
+ssize_t aio_co_pwritev(int fd, const struct iovec *iov, int iovcnt,
+                       int64_t offset, int flags);
+int aio_co_fsync(int fd);
+int aio_co_fdatasync(int fd);
+int aio_co_fallocate(int fd, int mode, int64_t offset, int64_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOTHREAD_IO_ENGINE_H */

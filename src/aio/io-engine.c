@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The I/O engine: validation, the choice of back-end, counters, and the
+ * thread-pool back-end (io_uring's is in io-engine-uring.c).
+ *
+ * A context whose fd monitor is io_uring runs requests on that ring; any
+ * other runs each request as one work item of the context's thread pool:
+ * the worker makes the system call (continuing short transfers, retrying
+ * EINTR) and stores the result in the request; the pool's completion
+ * bottom half then calls the request's callback on the home thread.  The
+ * pool's lock orders the worker's store before that read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <iothread/io-engine.h>
+#include <iothread/thread-pool.h>
+
+#include "io-engine-internal.h"
+
+const char *aio_context_io_engine(AioContext *ctx)
+{
+    if (!ctx) {
+        return NULL;
+    }
+    return aio_context_fdmon(ctx) == AIO_FDMON_IO_URING ? "io_uring"
+                                                       : "thread-pool";
+}
+
+void aio_io_list_init(AioIoList *l)
+{
+    l->head = NULL;
+    l->tailp = &l->head;
+    l->len = 0;
+}
+
+void aio_io_list_push(AioIoList *l, AioIoRequest *req)
+{
+    req->next_ = NULL;
+    *l->tailp = req;
+    l->tailp = &req->next_;
+    l->len++;
+}
+
+AioIoRequest *aio_io_list_pop(AioIoList *l)
+{
+    AioIoRequest *req = l->head;
+
+    if (req) {
+        l->head = req->next_;
+        if (!l->head) {
+            l->tailp = &l->head;
+        }
+        l->len--;
+    }
+    return req;
+}
+
+/* Home thread: the engine's state, made on first use. */
+static AioIoState *io_state(AioContext *ctx)
+{
+    AioIoState *st = ctx->io_state;
+
+    if (st) {
+        return st;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        return NULL;
+    }
+    st->ctx = ctx;
+    if (aio_io_uring_init(st) < 0) {
+        free(st);
+        return NULL;
+    }
+    /* Published for aio_io_get_stats() on other threads. */
+    __atomic_store_n(&ctx->io_state, st, __ATOMIC_RELEASE);
+    return st;
+}
+
+void aio_io_finish(AioIoState *st, AioIoRequest *req, ssize_t ret)
+{
+    stat_add(&st->stat_completed, 1);
+    req->cb(req, ret); /* may free @req */
+}
+
+void aio_io_engine_fini(AioContext *ctx)
+{
+    AioIoState *st = ctx->io_state;
+
+    if (!st) {
+        return;
+    }
+    aio_io_uring_fini(st);
+    free(st);
+    ctx->io_state = NULL;
+}
+
+void aio_io_get_stats(AioContext *ctx, AioIoStats *stats)
+{
+    AioIoState *st;
+
+    if (!stats) {
+        return;
+    }
+    memset(stats, 0, sizeof(*stats));
+    /* The state pointer is written once, by the home thread; other
+     * threads asking before the first request see zeros. */
+    st = ctx ? __atomic_load_n(&ctx->io_state, __ATOMIC_ACQUIRE) : NULL;
+    if (!st) {
+        return;
+    }
+#define LOAD(f) atomic_load_explicit(&st->f, memory_order_relaxed)
+    stats->submitted = LOAD(stat_submitted);
+    stats->completed = LOAD(stat_completed);
+    stats->enters = LOAD(stat_enters);
+#undef LOAD
+    /* Two loads, not one snapshot: never report a negative count. */
+    stats->in_flight = stats->submitted > stats->completed
+                           ? stats->submitted - stats->completed
+                           : 0;
+}
+
+/* Total bytes of @req's vector, or -EINVAL if it does not fit a ssize_t. */
+static ssize_t iov_total(const AioIoRequest *req)
+{
+    size_t total = 0;
+
+    for (int i = 0; i < req->iovcnt; i++) {
+        if (req->iov[i].iov_len > (size_t)SSIZE_MAX - total) {
+            return -EINVAL;
+        }
+        total += req->iov[i].iov_len;
+    }
+    return (ssize_t)total;
+}
+
+static int validate(const AioIoRequest *req)
+{
+    if (req->fd < 0 || (unsigned)req->op >= AIO_IO_OP_MAX) {
+        return -EINVAL;
+    }
+    switch (req->op) {
+    case AIO_IO_READV:
+    case AIO_IO_WRITEV:
+        if (req->offset < 0 || req->iovcnt < 0 || req->iovcnt > IOV_MAX ||
+            (req->iovcnt && !req->iov) ||
+            (req->flags & ~(req->op == AIO_IO_WRITEV ? AIO_IO_FUA : 0))) {
+            return -EINVAL;
+        }
+        return iov_total(req) < 0 ? -EINVAL : 0;
+    case AIO_IO_FALLOCATE:
+        return req->offset < 0 || req->len <= 0 || req->flags ? -EINVAL : 0;
+    default:
+        return req->flags ? -EINVAL : 0;
+    }
+}
+
+/* One system call of a transfer, at @done bytes into it. */
+static ssize_t transfer_once(const AioIoRequest *req, const struct iovec *iov,
+                             int iovcnt, int64_t offset)
+{
+    if (req->op == AIO_IO_READV) {
+        return preadv(req->fd, iov, iovcnt, offset);
+    }
+    return pwritev2(req->fd, iov, iovcnt, offset,
+                    req->flags & AIO_IO_FUA ? RWF_DSYNC : 0);
+}
+
+/*
+ * The whole transfer: short counts are continued from a private copy of
+ * the vector (the caller's is const), so only a read that meets end of
+ * file returns fewer bytes than asked; an error after partial progress is
+ * returned as the error.
+ */
+static ssize_t transfer(const AioIoRequest *req)
+{
+    ssize_t total = iov_total(req), done = 0;
+    const struct iovec *iov = req->iov;
+    struct iovec *copy_base = NULL, *copy = NULL;
+    int iovcnt = req->iovcnt;
+
+    while (done < total) {
+        ssize_t n = transfer_once(req, iov, iovcnt, req->offset + done);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            done = -errno;
+            break;
+        }
+        if (n == 0) {
+            /* End of file for a read; a write that makes no progress
+             * would spin. */
+            if (req->op != AIO_IO_READV) {
+                done = -EIO;
+            }
+            break;
+        }
+        done += n;
+        if (done == total) {
+            break;
+        }
+        if (!copy) {
+            copy = copy_base = malloc(sizeof(*copy) * (size_t)iovcnt);
+            if (!copy) {
+                done = -ENOMEM;
+                break;
+            }
+            memcpy(copy, iov, sizeof(*copy) * (size_t)iovcnt);
+        }
+        /* Skip what was transferred. */
+        while ((size_t)n >= copy[0].iov_len) {
+            n -= (ssize_t)copy[0].iov_len;
+            copy++;
+            iovcnt--;
+        }
+        copy[0].iov_base = (char *)copy[0].iov_base + n;
+        copy[0].iov_len -= (size_t)n;
+        iov = copy;
+    }
+    free(copy_base);
+    return done;
+}
+
+static ssize_t run_request(const AioIoRequest *req)
+{
+    int ret;
+
+    switch (req->op) {
+    case AIO_IO_READV:
+    case AIO_IO_WRITEV:
+        return req->iovcnt ? transfer(req) : 0;
+    case AIO_IO_FSYNC:
+        ret = fsync(req->fd);
+        break;
+    case AIO_IO_FDATASYNC:
+        ret = fdatasync(req->fd);
+        break;
+    case AIO_IO_FALLOCATE:
+        do {
+            ret = fallocate(req->fd, req->mode, req->offset, req->len);
+        } while (ret < 0 && errno == EINTR);
+        break;
+    default:
+        return -EINVAL;
+    }
+    return ret < 0 ? -errno : 0;
+}
+
+static int pool_work(void *arg)
+{
+    AioIoRequest *req = arg;
+
+    req->ret_ = run_request(req);
+    return 0;
+}
+
+static void pool_done(void *opaque, int ret)
+{
+    AioIoRequest *req = opaque;
+
+    aio_io_finish(req->engine_, req, ret < 0 ? ret : req->ret_);
+}
+
+int aio_io_submit(AioContext *ctx, AioIoRequest *req)
+{
+    AioIoState *st;
+    int ret;
+
+    if (!ctx || !req || !req->cb) {
+        return -EINVAL;
+    }
+    aio_assert_home(ctx);
+    ret = validate(req);
+    if (ret < 0) {
+        return ret;
+    }
+    st = io_state(ctx);
+    if (!st) {
+        return -ENOMEM;
+    }
+    req->ret_ = 0;
+    req->engine_ = st;
+    req->total_ = req->op == AIO_IO_READV || req->op == AIO_IO_WRITEV
+                      ? (size_t)iov_total(req)
+                      : 0;
+    if (aio_fdmon_io_uring_ring(ctx)) {
+        aio_io_uring_submit(st, req);
+    } else {
+        ret = aio_thread_pool_submit(ctx, pool_work, req, pool_done, req,
+                                     NULL);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    stat_add(&st->stat_submitted, 1);
+    return 0;
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The I/O engine (thread-pool back-end): read / write / flush /
+ * punch-hole / zero-range checked byte for byte against a temporary file,
+ * from a coroutine and with a callback; short reads at end of file; errors
+ * as -errno (EBADF, EFBIG from RLIMIT_FSIZE after a partial write, bad
+ * arguments); completions on the home thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iothread/aio.h>
+#include <iothread/coroutine.h>
+#include <iothread/io-engine.h>
+
+#include "harness.h"
+
+enum { BLK = 4096 };
+
+/* A temporary file on a disk-backed directory (tmpfs has no zero
+ * range), already unlinked. */
+static int temp_fd(void)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+    char path[512];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/iothread-io-XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd >= 0) {
+        unlink(path);
+    }
+    return fd;
+}
+
+typedef struct Job {
+    AioFdmon fdmon;
+    AioContext *ctx;
+    int fd;
+    bool done;
+    int failures;
+    char detail[256];
+} Job;
+
+#define JOB_CHECK(j, cond)                                                     \
+    do {                                                                       \
+        if (!(cond) && !(j)->failures++) {                                     \
+            snprintf((j)->detail, sizeof((j)->detail), "line %d: %s",          \
+                     __LINE__, #cond);                                         \
+        }                                                                      \
+    } while (0)
+
+/* Run @fn in a coroutine on a fresh context until it returns. */
+static void run_job(void (*fn)(void *), Job *j)
+{
+    Coroutine *co;
+
+    j->ctx = NULL;
+    if (aio_context_new(&j->ctx, j->fdmon) < 0) {
+        test_fail(__FILE__, __LINE__, "no context");
+        return;
+    }
+    j->fd = temp_fd();
+    co = aio_co_create(j->ctx, fn, j, 0);
+    if (j->fd < 0 || !co) {
+        test_fail(__FILE__, __LINE__, "set-up failed");
+        return;
+    }
+    qemu_coroutine_enter(co);
+    while (!j->done) {
+        aio_poll(j->ctx, true);
+    }
+    close(j->fd);
+    aio_context_free(j->ctx);
+    if (j->failures) {
+        test_fail(__FILE__, __LINE__, "%d failure(s), first at %s",
+                  j->failures, j->detail);
+    }
+}
+
+/* A case that is one coroutine body run by run_job(), once per fd
+ * monitor: io_uring runs the io_uring engine, poll and epoll the thread
+ * pool. */
+#define JOB_TEST(name_, body_)                                                 \
+    TEST_FDMON(name_)                                                          \
+    {                                                                          \
+        Job j = {.fdmon = fdmon};                                              \
+                                                                               \
+        run_job(body_, &j);                                                    \
+    }
+
+static void fill(char *buf, size_t len, char seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (char)(seed + (char)(i % 251));
+    }
+}
+
+static void write_read_body(void *opaque)
+{
+    Job *j = opaque;
+    static char a[BLK], b[2 * BLK], back[3 * BLK], want[3 * BLK];
+    struct iovec w[] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    struct iovec r[] = {{back, 100}, {back + 100, sizeof(back) - 100}};
+    struct stat st;
+
+    fill(a, sizeof(a), 'a');
+    fill(b, sizeof(b), 'b');
+    memcpy(want, a, sizeof(a));
+    memcpy(want + sizeof(a), b, sizeof(b));
+    JOB_CHECK(j, aio_co_pwritev(j->fd, w, 2, BLK, AIO_IO_FUA) == 3 * BLK);
+    JOB_CHECK(j, aio_co_fdatasync(j->fd) == 0);
+    JOB_CHECK(j, aio_co_fsync(j->fd) == 0);
+    JOB_CHECK(j, aio_co_preadv(j->fd, r, 2, BLK) == 3 * BLK);
+    JOB_CHECK(j, memcmp(back, want, sizeof(want)) == 0);
+    JOB_CHECK(j, fstat(j->fd, &st) == 0 && st.st_size == 4 * BLK);
+    /* The hole before offset BLK reads as zeros. */
+    JOB_CHECK(j, aio_co_preadv(j->fd, r, 1, 0) == 100);
+    for (int i = 0; i < 100; i++) {
+        JOB_CHECK(j, back[i] == 0);
+    }
+    /* Nothing to transfer is not an error. */
+    JOB_CHECK(j, aio_co_preadv(j->fd, r, 0, 0) == 0);
+    j->done = true;
+}
+
+JOB_TEST(write_then_read_back_byte_for_byte_from_a_coroutine, write_read_body)
+
+static void discard_body(void *opaque)
+{
+    Job *j = opaque;
+    static char data[3 * BLK], back[3 * BLK];
+    struct iovec v = {data, sizeof(data)}, rv = {back, sizeof(back)};
+    struct stat st;
+    int ret;
+
+    memset(data, 'x', sizeof(data));
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == 3 * BLK);
+
+    ret = aio_co_fallocate(j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           BLK, BLK);
+    JOB_CHECK(j, ret == 0);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 0) == 3 * BLK);
+    for (int i = 0; i < 3 * BLK; i++) {
+        JOB_CHECK(j, back[i] == (i >= BLK && i < 2 * BLK ? 0 : 'x'));
+    }
+
+    ret = aio_co_fallocate(j->fd, FALLOC_FL_ZERO_RANGE, 2 * BLK, 2 * BLK);
+    JOB_CHECK(j, ret == 0);
+    JOB_CHECK(j, fstat(j->fd, &st) == 0 && st.st_size == 4 * BLK);
+    memset(back, 1, sizeof(back));
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 0) == 3 * BLK);
+    for (int i = 0; i < 3 * BLK; i++) {
+        JOB_CHECK(j, back[i] == (i < BLK ? 'x' : 0));
+    }
+    j->done = true;
+}
+
+JOB_TEST(punch_hole_and_zero_range_read_back_as_zeros, discard_body)
+
+static void short_read_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[BLK];
+    struct iovec v = {buf, 100}, rv = {buf, sizeof(buf)};
+
+    memset(buf, 'z', 100);
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == 100);
+    /* End of file: the short count is the answer, not an error. */
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 0) == 100);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 100) == 0);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &rv, 1, 1 << 20) == 0);
+    j->done = true;
+}
+
+JOB_TEST(read_past_end_of_file_returns_the_short_count, short_read_body)
+
+static void errors_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[16];
+    struct iovec v = {buf, sizeof(buf)};
+    int closed = dup(j->fd);
+    AioIoRequest bad = {.op = AIO_IO_OP_MAX, .fd = j->fd};
+
+    close(closed);
+    JOB_CHECK(j, aio_co_preadv(closed, &v, 1, 0) == -EBADF);
+    JOB_CHECK(j, aio_co_pwritev(closed, &v, 1, 0, 0) == -EBADF);
+    JOB_CHECK(j, aio_co_fdatasync(closed) == -EBADF);
+    JOB_CHECK(j, aio_co_preadv(-1, &v, 1, 0) == -EINVAL);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &v, 1, -1) == -EINVAL);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &v, -1, 0) == -EINVAL);
+    JOB_CHECK(j, aio_co_preadv(j->fd, &v, 1, 0) == 0);
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0x80) == -EINVAL);
+    JOB_CHECK(j, aio_co_fallocate(j->fd, 0, 0, 0) == -EINVAL);
+    JOB_CHECK(j, aio_co_io(&bad) == -EINVAL);
+    JOB_CHECK(j, aio_co_io(NULL) == -EINVAL);
+    j->done = true;
+}
+
+JOB_TEST(errors_come_back_as_negative_errno, errors_body)
+
+static void efbig_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[2 * BLK];
+    struct iovec v = {buf, sizeof(buf)};
+
+    /* The kernel writes the first BLK bytes, then refuses: the engine
+     * must report the error, not a short success. */
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == -EFBIG);
+    j->done = true;
+}
+
+/* RLIMIT_FSIZE is per process: lowered for this case only (the cases of
+ * this program run one at a time) and restored.  No fork: a child would
+ * inherit coroutines whose TSan fibers belong to the parent. */
+TEST_FDMON(write_cut_short_by_rlimit_fsize_reports_efbig)
+{
+    struct rlimit old, rl;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_sa;
+    Job j = {.fdmon = fdmon};
+
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    rl = old;
+    rl.rlim_cur = BLK;
+    REQUIRE(sigaction(SIGXFSZ, &ign, &old_sa) == 0);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+    run_job(efbig_body, &j);
+    setrlimit(RLIMIT_FSIZE, &old);
+    sigaction(SIGXFSZ, &old_sa, NULL);
+}
+
+static void count_call(AioIoRequest *req, ssize_t ret)
+{
+    (void)ret;
+    (*(int *)req->opaque)++;
+}
+
+TEST_FDMON(context_freed_with_requests_in_flight_drops_their_callbacks)
+{
+    enum { N = 32 };
+    AioContext *ctx = NULL;
+    static char buf[N][BLK];
+    struct iovec v[N];
+    AioIoRequest req[N];
+    int fd = temp_fd(), calls = 0;
+
+    REQUIRE(fd >= 0);
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
+    for (int i = 0; i < N; i++) {
+        v[i] = (struct iovec){buf[i], BLK};
+        req[i] = (AioIoRequest){.op = AIO_IO_WRITEV, .fd = fd,
+                                .offset = (int64_t)i * BLK, .iov = &v[i],
+                                .iovcnt = 1, .cb = count_call,
+                                .opaque = &calls};
+        CHECK_EQ_INT(aio_io_submit(ctx, &req[i]), 0);
+    }
+    /* Some are queued, some running, some done: ASan and LSan watch. */
+    aio_context_free(ctx);
+    CHECK_EQ_INT(calls, 0);
+    close(fd);
+}
+
+typedef struct CbState {
+    pthread_t home;
+    int calls;
+    bool on_home;
+    ssize_t ret;
+} CbState;
+
+static void on_done(AioIoRequest *req, ssize_t ret)
+{
+    CbState *s = req->opaque;
+
+    s->calls++;
+    s->on_home = pthread_equal(pthread_self(), s->home);
+    s->ret = ret;
+}
+
+static const char *engine_for(AioFdmon fdmon)
+{
+    return fdmon == AIO_FDMON_IO_URING ? "io_uring" : "thread-pool";
+}
+
+TEST_FDMON(callback_completion_runs_later_on_the_home_thread)
+{
+    AioContext *ctx = NULL;
+    static char buf[BLK];
+    struct iovec v = {buf, sizeof(buf)};
+    CbState s = {.home = pthread_self()};
+    AioIoRequest req = {.op = AIO_IO_WRITEV, .fd = temp_fd(), .iov = &v,
+                        .iovcnt = 1, .cb = on_done, .opaque = &s};
+
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
+    REQUIRE(req.fd >= 0);
+    CHECK_STR(aio_context_io_engine(ctx), engine_for(fdmon));
+    CHECK(aio_context_io_engine(NULL) == NULL);
+    CHECK_EQ_INT(aio_io_submit(ctx, &req), 0);
+    CHECK_EQ_INT(s.calls, 0); /* never before submit returns */
+    while (!s.calls) {
+        aio_poll(ctx, true);
+    }
+    CHECK_EQ_INT(s.calls, 1);
+    CHECK(s.on_home);
+    CHECK_EQ_INT(s.ret, BLK);
+    req.cb = NULL;
+    CHECK_EQ_INT(aio_io_submit(ctx, &req), -EINVAL);
+    CHECK_EQ_INT(aio_io_submit(NULL, &req), -EINVAL);
+    close(req.fd);
+    aio_context_free(ctx);
+}
+
+/* N writes submitted back to back with aio-max-batch = @batch. */
+static void batch_case(AioFdmon fdmon, int64_t batch, int n,
+                       uint64_t want_enters_before_poll,
+                       uint64_t want_enters)
+{
+    enum { MAXN = 64 };
+    AioContext *ctx = NULL;
+    static char buf[MAXN][512];
+    struct iovec v[MAXN];
+    AioIoRequest req[MAXN];
+    int fd = temp_fd(), calls = 0;
+    AioIoStats st;
+
+    REQUIRE(n <= MAXN && fd >= 0);
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
+    REQUIRE(aio_context_set_aio_max_batch(ctx, batch) == 0);
+    for (int i = 0; i < n; i++) {
+        memset(buf[i], 'a' + i % 26, sizeof(buf[i]));
+        v[i] = (struct iovec){buf[i], sizeof(buf[i])};
+        req[i] = (AioIoRequest){.op = AIO_IO_WRITEV, .fd = fd,
+                                .offset = (int64_t)i * 512, .iov = &v[i],
+                                .iovcnt = 1, .cb = count_call,
+                                .opaque = &calls};
+        REQUIRE(aio_io_submit(ctx, &req[i]) == 0);
+    }
+    aio_io_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.submitted, n);
+    CHECK_EQ_INT(st.in_flight, n);
+    CHECK_EQ_INT(st.enters, want_enters_before_poll);
+    while (calls < n) {
+        aio_poll(ctx, true);
+    }
+    aio_io_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.completed, n);
+    CHECK_EQ_INT(st.in_flight, 0);
+    CHECK_EQ_INT(st.enters, want_enters);
+    for (int i = 0; i < n; i++) {
+        char back[512];
+
+        CHECK(pread(fd, back, sizeof(back), (off_t)i * 512) == 512 &&
+              memcmp(back, buf[i], 512) == 0);
+    }
+    close(fd);
+    aio_context_free(ctx);
+}
+
+TEST_FDMON(n_requests_take_ceil_n_over_batch_submissions)
+{
+    bool uring = fdmon == AIO_FDMON_IO_URING;
+
+    /* 10 with batches of 4: two full batches at once, the rest before
+     * the loop blocks. */
+    batch_case(fdmon, 4, 10, uring ? 2 : 0, uring ? 3 : 0);
+    /* 0: the default (32): nothing until the loop runs, then one. */
+    batch_case(fdmon, 0, 10, 0, uring ? 1 : 0);
+    batch_case(fdmon, 1, 5, uring ? 5 : 0, uring ? 5 : 0);
+}
