@@ -419,11 +419,10 @@ int iothread_object_cpu_time(IOThreadObject *obj, uint64_t *user_ns,
                              uint64_t *system_ns)
 {
     if (obj->stat_fd < 0) {
-        /* Out of fds, say: the next call tries again. */
         int fd = proc_thread_stat_open(iothread_object_tid(obj));
 
         if (fd < 0) {
-            return fd;
+            return fd; /* out of fds, say: the next call tries again */
         }
         obj->stat_fd = fd;
     }

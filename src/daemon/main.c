@@ -422,8 +422,6 @@ static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
     d->service = NULL;
 }
 
-/* The daemon's start-up steps after the main loop exists, in order; 0 or
- * -errno after logging why. */
 /* What an iothread holds: its loop's epoll or io_uring fd, its wake-up
  * eventfd, and once query-iothread-stats read it, its /proc stat file. */
 #define FDS_PER_IOTHREAD 3
@@ -460,6 +458,8 @@ static void raise_fd_limit(long max_iothreads)
     }
 }
 
+/* The daemon's start-up steps after the main loop exists, in order; 0 or
+ * -errno after logging why. */
 static int start_daemon(Daemon *d, const Options *o, SignalSource *sig,
                         IOThreadConfig *objects, Pidfile *pidfile)
 {
