@@ -311,10 +311,11 @@ static clockid_t thread_cpu_clock(pid_t tid)
 /*
  * The thread's user and system time as /proc/self/task/TID/stat reports
  * them, read again only when its CPU clock moved.  Reading that file
- * costs the kernel 2-3 us per thread, the clock well under 1 us; and
- * the kernel splits the runtime into user and system time anew only when
- * the runtime grew (cputime_adjust() returns the previous split
- * otherwise), so an unchanged clock means unchanged values.  The clock is
+ * (through the fd the object keeps) costs the kernel 3-5 us per thread,
+ * the clock well under 1 us; and the kernel splits the runtime into user
+ * and system time anew only when the runtime grew (cputime_adjust()
+ * returns the previous split otherwise), so an unchanged clock means
+ * unchanged values.  The clock is
  * read before the file, so the values kept are never older than it.
  */
 static void stats_cpu_time(IOThreadObject *obj, IOThreadInfo *info,

@@ -14,8 +14,9 @@
  *   entries and writes the one live member, poll-ns, itself.
  * - query-iothread-stats: every value changes, so only an entry's head
  *   (id, thread-id) is kept and the counters are written as integers.
- *   The thread's CPU time comes from /proc/self/task/TID/stat, which is
- *   read again only when the thread ran since it was last read.
+ *   The thread's CPU time comes from /proc/self/task/TID/stat, which the
+ *   object keeps open (iothread_object_cpu_time()) and which is read
+ *   again only when the thread ran since it was last read.
  *
  * Either way the bytes are those qmp_format_message() writes for the same
  * values (tests/unit/test-iothread-info.c compares them).

@@ -36,6 +36,10 @@ struct IOThreadObject {
      * cfg; dropped whenever cfg is committed anew. */
     void *cache;
     void (*cache_free)(void *cache);
+    /* The thread's /proc stat file, opened at its first CPU-time read and
+     * kept (one fd per iothread queried): opening it anew costs more than
+     * reading it.  -1 while not open.  Main thread only. */
+    int stat_fd;
     IOThreadObject *next; /* the registry's list */
 };
 
@@ -89,6 +93,9 @@ static void object_free(IOThreadObject *obj)
     free(obj->holders);
     iothread_config_cleanup(&obj->cfg);
     free(obj->cpus);
+    if (obj->stat_fd >= 0) {
+        close(obj->stat_fd);
+    }
     free(obj);
 }
 
@@ -174,6 +181,7 @@ int iothread_object_start(IOThreadObject **objp, const IOThreadConfig *cfg,
     }
     obj->env = env;
     obj->origin = origin;
+    obj->stat_fd = -1;
     ret = refresh_cpus(obj);
     if (ret < 0) {
         error_setf(errp, "Cannot create IOThread '%s': out of memory",
@@ -410,6 +418,13 @@ const char *iothread_object_holder(IOThreadObject *obj)
 int iothread_object_cpu_time(IOThreadObject *obj, uint64_t *user_ns,
                              uint64_t *system_ns)
 {
-    return proc_thread_cpu_time(iothread_object_tid(obj), user_ns,
-                                system_ns);
+    if (obj->stat_fd < 0) {
+        int fd = proc_thread_stat_open(iothread_object_tid(obj));
+
+        if (fd < 0) {
+            return fd; /* out of fds, say: the next call tries again */
+        }
+        obj->stat_fd = fd;
+    }
+    return proc_thread_stat_read(obj->stat_fd, user_ns, system_ns);
 }

@@ -121,7 +121,10 @@ bool iothread_object_heartbeat(IOThreadObject *obj);
  * milliseconds, as a stuck handler would.  0 or -ENOMEM. */
 int iothread_object_debug_stall(IOThreadObject *obj, unsigned ms);
 
-/* User and system CPU time of the thread, in nanoseconds.  0 or -errno. */
+/* User and system CPU time of the thread, in nanoseconds, from its /proc
+ * stat file, which the first call opens and the object keeps until it is
+ * stopped (one fd per iothread whose time was read).  0 or -errno.  Main
+ * thread only. */
 int iothread_object_cpu_time(IOThreadObject *obj, uint64_t *user_ns,
                              uint64_t *system_ns);
 

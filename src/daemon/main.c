@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sysexits.h>
 #include <time.h>
@@ -421,6 +422,42 @@ static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
     d->service = NULL;
 }
 
+/* What an iothread holds: its loop's epoll or io_uring fd, its wake-up
+ * eventfd, and once query-iothread-stats read it, its /proc stat file. */
+#define FDS_PER_IOTHREAD 3
+#define FDS_SPARE 64 /* the socket, clients, signals, files we write */
+
+/*
+ * Raise the soft limit on open files to the hard one: the default soft
+ * 1024 is for programs that use select(), which we never do, and
+ * max-iothreads' default alone needs three times that.  Not fatal: with
+ * fewer fds, creating an iothread or reading its CPU time fails cleanly.
+ */
+static void raise_fd_limit(long max_iothreads)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            log_warning("cannot raise the open-file limit: %s",
+                        strerror(errno));
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)max_iothreads * FDS_PER_IOTHREAD + FDS_SPARE) {
+        log_warning("open-file limit %llu is short of the %ld fds that "
+                    "max-iothreads (%ld) may need",
+                    (unsigned long long)rl.rlim_cur,
+                    max_iothreads * FDS_PER_IOTHREAD + FDS_SPARE,
+                    max_iothreads);
+    }
+}
+
 /* The daemon's start-up steps after the main loop exists, in order; 0 or
  * -errno after logging why. */
 static int start_daemon(Daemon *d, const Options *o, SignalSource *sig,
@@ -430,6 +467,7 @@ static int start_daemon(Daemon *d, const Options *o, SignalSource *sig,
     char *err = NULL;
     int ret;
 
+    raise_fd_limit(d->config.max_iothreads);
     ret = setup_signals(d, sig);
     if (ret < 0) {
         log_err("cannot set up signal handling: %s", strerror(-ret));

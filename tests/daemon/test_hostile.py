@@ -442,5 +442,32 @@ def t_reload_nproc(ctx):
           % iothread_ids(c))
 
 
+def open_files_limit(pid):
+    """The soft and hard RLIMIT_NOFILE of @pid, from /proc/PID/limits."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return soft, hard
+    return None
+
+
+@case("open-files-limit-raised-at-start")
+def t_nofile(ctx):
+    """An iothread holds up to three fds (its loop's, its eventfd, its
+    /proc stat file), so max-iothreads' default needs more than the
+    soft 1024 that select() users keep: the daemon raises the soft limit
+    to the hard one."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        raise Skip("the hard open-files limit is %d: nothing to raise to"
+                   % hard)
+    d = ctx.daemon([], rlimits=[(resource.RLIMIT_NOFILE, 1024)])
+    want = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    check(open_files_limit(d.pid) == (want, want),
+          "limits %s, want soft = hard = %s" % (open_files_limit(d.pid),
+                                                want))
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,7 @@
  * their live values (poll-ns, counters) hold still between two readings.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <iothread/thread-pool.h>
 
 #include "daemon/iothread-info.h"
+#include "daemon/proc-stat.h"
 #include "qmp/server.h"
 
 #define NR_OBJECTS 60
@@ -501,4 +503,85 @@ TEST(stats_cpu_time_follows_the_thread)
     CHECK(user1 + sys1 >= user0 + sys0 + 30000000);
     CHECK(user1 <= (json_int_t)user_ns && sys1 <= (json_int_t)system_ns);
     fixture_cleanup(&f);
+}
+
+/* The stat file kept per iothread is read afresh each time (pread from
+ * its start: a plain read() would find its end the second time), and
+ * closed with the object: after a query and a delete, the fds are as
+ * before. */
+TEST(stats_cpu_time_fd_kept_then_closed)
+{
+    Fixture f;
+    IOThreadObject *o;
+    uint64_t user_ns = 0, system_ns = 0;
+    char *err = NULL;
+    int fds0;
+
+    REQUIRE(fixture_init(&f));
+    fds0 = test_count_fds();
+    REQUIRE(add_object(&f, 0) == 0);
+    o = registry_next(f.r, NULL);
+    settle(__FILE__, __LINE__, f.r);
+    int fds_thread = test_count_fds();
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(iothread_object_cpu_time(o, &user_ns, &system_ns), 0);
+    }
+    /* One more fd for the thread's stat file, whatever the reads. */
+    CHECK_EQ_INT(test_count_fds(), fds_thread + 1);
+    CHECK_EQ_INT(registry_delete(f.r, o, &err), 0);
+    free(err);
+    settle(__FILE__, __LINE__, f.r);
+    CHECK_EQ_INT(test_count_fds(), fds0);
+    fixture_cleanup(&f);
+}
+
+/* A thread that opens its own stat file and ends. */
+static void *open_own_stat(void *opaque)
+{
+    *(int *)opaque = proc_thread_stat_open(gettid());
+    return NULL;
+}
+
+/* The name in the stat line may hold spaces and parentheses (the last
+ * ')' ends it); the numbers after it are the thread's own, read through a
+ * kept fd and through a fresh open alike; once the thread is gone, its
+ * kept fd reads an error, not another thread's line. */
+TEST(proc_stat_reads_a_thread_with_an_odd_name)
+{
+    uint64_t user_ns = 0, system_ns = 0, user2 = 0, system2 = 0;
+    char old[16] = "";
+    struct timespec t;
+    volatile unsigned long spin = 0;
+    double until;
+    pthread_t th;
+    int fd = -1;
+
+    REQUIRE(pthread_create(&th, NULL, open_own_stat, &fd) == 0);
+    REQUIRE(pthread_join(th, NULL) == 0);
+    REQUIRE(fd >= 0);
+    CHECK_EQ_INT(proc_thread_stat_read(fd, &user_ns, &system_ns), -ESRCH);
+    close(fd);
+
+    pthread_getname_np(pthread_self(), old, sizeof(old));
+    REQUIRE(pthread_setname_np(pthread_self(), "a) 1 2 (b) 3 4") == 0);
+    fd = proc_thread_stat_open(gettid());
+    REQUIRE(fd >= 0);
+    CHECK_EQ_INT(proc_thread_stat_read(fd, &user_ns, &system_ns), 0);
+    /* 50 ms of this thread's CPU. */
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    until = t.tv_sec + t.tv_nsec / 1e9 + 0.05;
+    do {
+        for (int i = 0; i < 100000; i++) {
+            spin++;
+        }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    } while (t.tv_sec + t.tv_nsec / 1e9 < until);
+    CHECK_EQ_INT(proc_thread_stat_read(fd, &user2, &system2), 0);
+    /* In 10 ms ticks, split between user and system time. */
+    CHECK(user2 + system2 >= user_ns + system_ns + 30000000);
+    CHECK(user2 >= user_ns && system2 >= system_ns);
+    CHECK_EQ_INT(proc_thread_cpu_time(gettid(), &user_ns, &system_ns), 0);
+    CHECK(user_ns >= user2 && system_ns >= system2);
+    close(fd);
+    pthread_setname_np(pthread_self(), old);
 }
