@@ -84,6 +84,26 @@ TEST_FDMON(embed_fd_is_the_monitors_and_poll_moves_to_epoll)
     aio_context_free(ctx);
 }
 
+TEST(embed_auto_context_without_io_uring_moves_from_poll_to_epoll)
+{
+    AioContext *ctx = NULL;
+    const char *was = getenv("LIBIOTHREAD_DISABLE_IO_URING");
+    char *saved = was ? strdup(was) : NULL;
+
+    setenv("LIBIOTHREAD_DISABLE_IO_URING", "1", 1);
+    REQUIRE(aio_context_new(&ctx, AIO_FDMON_AUTO) == 0);
+    if (saved) {
+        setenv("LIBIOTHREAD_DISABLE_IO_URING", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("LIBIOTHREAD_DISABLE_IO_URING");
+    }
+    CHECK_EQ_INT(aio_context_fdmon(ctx), AIO_FDMON_POLL);
+    CHECK(aio_context_get_fd(ctx) >= 0);
+    CHECK_EQ_INT(aio_context_fdmon(ctx), AIO_FDMON_EPOLL);
+    aio_context_free(ctx);
+}
+
 TEST(embed_get_fd_refused_when_epoll_cannot_watch_a_handler)
 {
     char path[] = "/tmp/test-embed-XXXXXX";

@@ -366,6 +366,9 @@ void aio_context_get_stats(AioContext *ctx, AioStats *stats);
  * iteration; timers never fire early.  What an embedded context does not
  * do is busy-poll: io_poll callbacks are not called (a handler with
  * neither io_read nor io_write is never run), and the fds wait instead.
+ * The counters (aio_context_get_stats()) count the BHs, fd callbacks and
+ * timers that dispatch runs, but not as iterations or waits: those count
+ * aio_poll() calls.
  *
  * All five functions are for the home thread only, like aio_poll().  One
  * outer loop drives a context at a time.  aio_poll(ctx, ...) may still be

@@ -63,7 +63,6 @@ static void embed_collect(AioContext *ctx)
 {
     lower_notify_me(ctx);
     aio_notify_accept(ctx);
-    stat_add(&ctx->stat_iterations, 1);
     embed_hold(ctx);
     /* An error is a failed look, as in aio_poll(): the fds stay ready and
      * the next check sees them. */

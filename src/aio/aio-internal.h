@@ -183,7 +183,11 @@ struct AioContext {
      *   home:      notify_me = 2;                 read notified
      * At least one side sees the other's store.  Either the notifier sees
      * notify_me == 2 and writes the eventfd, which ends the wait; or the
-     * home thread sees notified == true and does not block.
+     * home thread sees notified == true and does not block.  Embedded,
+     * aio_context_prepare() is the home side with notify_me = 1, and the
+     * outer loop's wait on the fd monitor's fd takes the place of the
+     * fd monitor's wait: the eventfd is one of the fds that the monitor
+     * watches, so its write makes that fd readable too.
      *
      * Coalescing: a notifier that finds notified already true returns at
      * once.  This is safe because whoever set it has already taken
