@@ -374,16 +374,18 @@ void aio_context_get_stats(AioContext *ctx, AioStats *stats);
  * outer loop drives a context at a time.  aio_poll(ctx, ...) may still be
  * called on the home thread while a context is embedded, including from
  * callbacks that dispatch runs and between prepare and check (e.g. from
- * another source's callback); it keeps the outer loop's wake-up armed.
+ * another source's callback); it keeps the outer loop's wake-up armed
+ * (busy polling that it leaves on ends at the next prepare, one more
+ * reason to call prepare before every wait).
  * prepare / check / dispatch themselves are not to be called from the
  * context's own callbacks: nest aio_poll() there.
  */
 
 /*
- * aio_context_get_fd: the fd an outer loop watches for @ctx: it becomes
- * readable (POLLIN, level-triggered) when the context may have work once
- * aio_context_prepare() was called.  Watch it, never read from it or close
- * it; it is @ctx's and stays the same until aio_context_free().
+ * aio_context_get_fd: the fd an outer loop watches for @ctx: after
+ * aio_context_prepare(), it is readable (POLLIN, level-triggered) while
+ * the context may have work.  Watch it, never read from it or close it;
+ * it is @ctx's and stays the same until aio_context_free().
  *
  * It is the fd monitor's own fd: the epoll fd, or the io_uring ring's fd.
  * poll(2) has no such fd, so a context on poll(2), even one created with
