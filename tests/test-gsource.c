@@ -106,6 +106,11 @@ static bool setup_in(Fixture *f, AioFdmon fdmon, GMainContext *gctx)
     f->source = g_source_new(&aio_source_funcs, sizeof(AioSource));
     ((AioSource *)f->source)->ctx = f->ctx;
     g_source_add_unix_fd(f->source, fd, G_IO_IN);
+    /* As QEMU's source: not blocked while it dispatches, so callbacks may
+     * iterate the main loop.  It also keeps GLib from removing and adding
+     * its fd around each dispatch, which kicks GLib's own wake-up fd and
+     * would make the next poll return at once, hiding a lost wake-up. */
+    g_source_set_can_recurse(f->source, TRUE);
     g_source_attach(f->source, f->gctx);
     return true;
 }
@@ -507,6 +512,50 @@ TEST_FDMON(gsource_nested_aio_poll_in_a_callback)
     n.ctx = f.ctx;
     n.inner = aio_bh_new(f.ctx, inner_bh, &n);
     outer = aio_bh_new(f.ctx, outer_bh, &n);
+    aio_bh_schedule(outer);
+    CHECK(iterate(&f, true));
+    CHECK_EQ_INT(n.outer_ran, 1);
+    CHECK_EQ_INT(n.inner_ran, 1);
+    CHECK(!iterate(&f, false));
+    aio_bh_delete(outer);
+    aio_bh_delete(n.inner);
+    teardown(&f);
+}
+
+/* The same with the GLib loop iterated from a callback: the context's
+ * prepare / check / dispatch nest, as aio_poll() would. */
+typedef struct NestedLoop {
+    Fixture *f;
+    AioBH *inner;
+    int inner_ran, outer_ran;
+} NestedLoop;
+
+static void loop_inner_bh(void *opaque)
+{
+    ((NestedLoop *)opaque)->inner_ran++;
+}
+
+static void loop_outer_bh(void *opaque)
+{
+    NestedLoop *n = opaque;
+
+    aio_bh_schedule(n->inner);
+    while (!n->inner_ran) {
+        iterate(n->f, true);
+    }
+    n->outer_ran++;
+}
+
+TEST_FDMON(gsource_nested_main_loop_iteration_in_a_callback)
+{
+    NestedLoop n = {0};
+    AioBH *outer;
+    Fixture f;
+
+    REQUIRE(setup(&f, fdmon));
+    n.f = &f;
+    n.inner = aio_bh_new(f.ctx, loop_inner_bh, &n);
+    outer = aio_bh_new(f.ctx, loop_outer_bh, &n);
     aio_bh_schedule(outer);
     CHECK(iterate(&f, true));
     CHECK_EQ_INT(n.outer_ran, 1);

@@ -377,8 +377,9 @@ void aio_context_get_stats(AioContext *ctx, AioStats *stats);
  * another source's callback); it keeps the outer loop's wake-up armed
  * (busy polling that it leaves on ends at the next prepare, one more
  * reason to call prepare before every wait).
- * prepare / check / dispatch themselves are not to be called from the
- * context's own callbacks: nest aio_poll() there.
+ * prepare / check / dispatch may nest too, as aio_poll() does: a callback
+ * that iterates the outer loop (a GSource that can recurse, as QEMU's
+ * does) runs them again inside a dispatch.
  */
 
 /*
