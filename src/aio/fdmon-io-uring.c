@@ -222,6 +222,27 @@ static void rearm_fired(UringState *s)
     }
 }
 
+/* For an outer loop: the ring's fd is readable while completions wait in
+ * the completion queue. */
+static int fdmon_io_uring_get_fd(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+
+    return s->ring.ring_fd;
+}
+
+/* Before an outer loop blocks on that fd: every wanted poll must be in the
+ * kernel, as the submission in wait() would have put it. */
+static void fdmon_io_uring_flush(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+
+    rearm_fired(s);
+    if (io_uring_sq_ready(&s->ring)) {
+        io_uring_submit(&s->ring);
+    }
+}
+
 static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
                                int64_t timeout_ns)
 {
@@ -263,27 +284,6 @@ static bool fdmon_io_uring_peek(AioContext *ctx)
     UringState *s = ctx->fdmon_state;
 
     return io_uring_cq_ready(&s->ring) > 0;
-}
-
-/* For an outer loop: the ring's fd is readable while completions wait in
- * the completion queue. */
-static int fdmon_io_uring_get_fd(AioContext *ctx)
-{
-    UringState *s = ctx->fdmon_state;
-
-    return s->ring.ring_fd;
-}
-
-/* Before an outer loop blocks on that fd: every wanted poll must be in the
- * kernel, as the submission in wait() would have put it. */
-static void fdmon_io_uring_flush(AioContext *ctx)
-{
-    UringState *s = ctx->fdmon_state;
-
-    rearm_fired(s);
-    if (io_uring_sq_ready(&s->ring)) {
-        io_uring_submit(&s->ring);
-    }
 }
 
 const FdmonOps fdmon_io_uring_ops = {
