@@ -16,6 +16,7 @@ PACKAGES=(
     systemd              # systemd-analyze, systemd-socket-activate
     clang libclang-rt-14-dev  # sanitizers and libFuzzer
     qemu-system-common   # qemu-storage-daemon: QMP behaviour to compare with
+    libglib2.0-dev       # test-only: tests/test-gsource.c (mk/gsource.mk)
 )
 
 [ "${IOTHREADD_SKIP_DEPS:-0}" = 1 ] && exit 0

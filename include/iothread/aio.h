@@ -53,7 +53,8 @@ typedef enum AioFdmon {
                            upgrading itself to epoll past 64 fds */
     AIO_FDMON_IO_URING,
     AIO_FDMON_EPOLL,
-    AIO_FDMON_POLL, /* poll(2) only, never upgraded */
+    AIO_FDMON_POLL, /* poll(2) only, never upgraded (except by
+                       aio_context_get_fd(): see "Embedding") */
 } AioFdmon;
 
 /*
@@ -137,7 +138,8 @@ bool aio_context_in_home_thread(AioContext *ctx);
 /*
  * aio_context_fdmon: the back-end @ctx uses now (never AIO_FDMON_AUTO).  It
  * can change once, from poll to epoll, when an AUTO context registers more
- * than 64 fds.  Thread-safe.  AIO_FDMON_AUTO for a NULL @ctx.
+ * than 64 fds or when aio_context_get_fd() is called.  Thread-safe.
+ * AIO_FDMON_AUTO for a NULL @ctx.
  */
 AioFdmon aio_context_fdmon(AioContext *ctx);
 
@@ -336,6 +338,125 @@ int64_t aio_context_get_aio_max_batch(AioContext *ctx);
 /* aio_context_get_stats: copy @ctx's counters into *@stats (all zero for
  * a NULL @ctx; a NULL @stats does nothing).  Thread-safe. */
 void aio_context_get_stats(AioContext *ctx, AioStats *stats);
+
+/* ------------------------------------------------------------------------
+ * Embedding in another event loop
+ *
+ * A program built on GLib, libuv, sd-event or its own poll(2) loop can run
+ * a context from that loop instead of calling aio_poll(): the outer loop
+ * watches one fd and calls three functions around each of its waits, as
+ * a GSource's prepare / check / dispatch do:
+ *
+ *     int fd = aio_context_get_fd(ctx);            once; watch it for input
+ *     for (;;) {
+ *         int64_t ns;
+ *         aio_context_prepare(ctx, &ns);           before every wait
+ *         wait for fd (and the loop's own fds), at most ns (-1: no limit)
+ *         if (aio_context_check(ctx)) {            after every wait
+ *             aio_context_dispatch(ctx);           runs the callbacks
+ *         }
+ *     }
+ *     aio_context_leave(ctx);                      when it stops
+ *
+ * (GLib calls dispatch without check when prepare returned true; that is
+ * allowed too.)  The guarantees are aio_poll()'s: from prepare until check
+ * the context's wake-up protocol knows that its thread may sleep, so every
+ * aio_notify(), and so every BH scheduled and timer moved from any thread,
+ * makes the fd readable; a BH scheduled from a callback runs in the next
+ * iteration; timers never fire early.  What an embedded context does not
+ * do is busy-poll: io_poll callbacks are not called (a handler with
+ * neither io_read nor io_write is never run), and the fds wait instead.
+ * The counters (aio_context_get_stats()) count the BHs, fd callbacks and
+ * timers that dispatch runs, but not as iterations or waits: those count
+ * aio_poll() calls.
+ *
+ * All five functions are for the home thread only, like aio_poll().  One
+ * outer loop drives a context at a time.  aio_poll(ctx, ...) may still be
+ * called on the home thread while a context is embedded, including from
+ * callbacks that dispatch runs and between prepare and check (e.g. from
+ * another source's callback); it keeps the outer loop's wake-up armed
+ * (busy polling that it leaves on ends at the next prepare, one more
+ * reason to call prepare before every wait).
+ * prepare / check / dispatch may nest too, as aio_poll() does: a callback
+ * that iterates the outer loop (a GSource that can recurse, as QEMU's
+ * does) runs them again inside a dispatch.
+ */
+
+/*
+ * aio_context_get_fd: the fd an outer loop watches for @ctx: after
+ * aio_context_prepare(), it is readable (POLLIN, level-triggered) while
+ * the context may have work.  Watch it, never read from it or close it;
+ * it is @ctx's and stays the same until aio_context_free().
+ *
+ * It is the fd monitor's own fd: the epoll fd, or the io_uring ring's fd.
+ * poll(2) has no such fd, so a context on poll(2), even one created with
+ * AIO_FDMON_POLL, moves to epoll here (aio_context_fdmon() then says so)
+ * and stays there.  Home thread only.
+ *
+ * Returns the fd, -EINVAL for a NULL @ctx, or the error of the move to
+ * epoll (e.g. -EPERM when a registered fd is a regular file, which epoll
+ * cannot watch; -ENOMEM, -EMFILE); the context then stays on poll(2) and
+ * aio_poll() works as before.
+ */
+int aio_context_get_fd(AioContext *ctx);
+
+/*
+ * aio_context_prepare: call before every wait of the outer loop.  Home
+ * thread only; aio_context_get_fd() must have succeeded before (a context
+ * still on poll(2) is a contract violation, see "Misuse").
+ *
+ * Arms the wake-up (from now until aio_context_check(), dispatch or
+ * leave, aio_notify() writes the context's eventfd, making the fd
+ * readable), ends busy polling that an aio_poll() left running, and has
+ * the fd monitor's kernel side watch every handler.
+ *
+ * Stores in *@timeout_ns (if not NULL) how long the outer loop may block:
+ * 0 when there is work now, -1 when only an event can end the wait, else
+ * the nanoseconds until the nearest timer (or 10 ms while only idle BHs
+ * wait).  Round it up to the loop's resolution (GLib counts milliseconds):
+ * waking early costs an empty iteration, never an early timer.  Returns
+ * true when that timeout is 0, i.e. dispatch is due without waiting.
+ * False for a NULL @ctx (*@timeout_ns untouched).
+ */
+bool aio_context_prepare(AioContext *ctx, int64_t *timeout_ns);
+
+/*
+ * aio_context_check: call after every wait of the outer loop, whether it
+ * ended by the fd, by its timeout or by something else.  Home thread
+ * only.  Disarms the wake-up, accepts the notification, and collects the
+ * ready fd handlers without blocking (one non-blocking look in the fd
+ * monitor: a system call with epoll, a look at the completion queue with
+ * io_uring).
+ *
+ * Returns true when aio_context_dispatch() has work: a BH is scheduled
+ * (idle ones too), an fd handler is ready, or a timer has expired.  After
+ * true, call aio_context_dispatch() (or aio_context_leave()) before the
+ * next prepare.  False for a NULL @ctx.
+ */
+bool aio_context_check(AioContext *ctx);
+
+/*
+ * aio_context_dispatch: run what is due: the BHs scheduled so far, the
+ * handlers aio_context_check() found, and expired timers, in aio_poll()'s
+ * order.  Home thread only.  Called right after aio_context_prepare()
+ * without a check (as GLib does when prepare returned true), it does the
+ * check's part first.
+ *
+ * Returns true on progress, as aio_poll() counts it (the wake-up alone is
+ * none).  False, doing nothing, for a NULL @ctx.
+ */
+bool aio_context_dispatch(AioContext *ctx);
+
+/*
+ * aio_context_leave: the outer loop stops driving @ctx (e.g. a GSource's
+ * finalize): disarms the wake-up and drops what a check found but no
+ * dispatch ran; the fds are level-triggered, so the next aio_poll() or
+ * check finds them again.  The fd stays valid, and a later prepare
+ * embeds the context again.  Home thread only.  Call it before
+ * aio_context_free() unless the last call was a dispatch or a check that
+ * returned false.  NULL does nothing.
+ */
+void aio_context_leave(AioContext *ctx);
 
 #ifdef __cplusplus
 }

@@ -112,6 +112,18 @@ struct FdmonOps {
      * the polling loop notice fd events.
      */
     bool (*peek)(AioContext *ctx);
+    /*
+     * Optional, for an outer loop (aio-embed.c): one fd that is readable
+     * whenever wait() would find something.  NULL when the back-end has
+     * no such fd (poll(2)); aio_context_get_fd() then moves to epoll.
+     */
+    int (*get_fd)(AioContext *ctx);
+    /*
+     * Optional: before an outer loop blocks on get_fd(), make that fd
+     * cover every handler (io_uring: re-arm fired polls and submit what
+     * is queued, which wait() would otherwise do on its way in).
+     */
+    void (*flush)(AioContext *ctx);
 };
 
 extern const FdmonOps fdmon_poll_ops;
@@ -155,7 +167,9 @@ struct AioContext {
      *
      * notify_me: 2 while the home thread may block in the fd monitor
      *   (between the end of busy polling and the return of the wait), else
-     *   0.  Only the home thread writes it.
+     *   notify_me_base: 1 while an outer loop may block on the context's
+     *   fd (from aio_context_prepare() to its check, aio-embed.c), else 0.
+     *   Only the home thread writes it.
      * notified: set by aio_notify(); cleared by the home thread in
      *   aio_notify_accept() right after its wait, before it runs BHs,
      *   handlers and timers.
@@ -169,7 +183,11 @@ struct AioContext {
      *   home:      notify_me = 2;                 read notified
      * At least one side sees the other's store.  Either the notifier sees
      * notify_me == 2 and writes the eventfd, which ends the wait; or the
-     * home thread sees notified == true and does not block.
+     * home thread sees notified == true and does not block.  Embedded,
+     * aio_context_prepare() is the home side with notify_me = 1, and the
+     * outer loop's wait on the fd monitor's fd takes the place of the
+     * fd monitor's wait: the eventfd is one of the fds that the monitor
+     * watches, so its write makes that fd readable too.
      *
      * Coalescing: a notifier that finds notified already true returns at
      * once.  This is safe because whoever set it has already taken
@@ -198,6 +216,13 @@ struct AioContext {
 
     /* ---- Home thread only (except where noted) ---- */
     alignas(CACHELINE) BHSliceList bh_slices;
+
+    /* Embedding (aio-embed.c): notify_me's value outside aio_poll()'s
+     * wait; the fd handlers aio_context_check() found for the dispatch;
+     * whether embedding holds one count of walkers for them. */
+    int notify_me_base;
+    AioHandlerList embed_ready;
+    bool embed_walking;
 
     pthread_t home;          /* written by new/claim, read by assertions */
     EventNotifier notifier;  /* the wake-up eventfd */
@@ -308,6 +333,19 @@ void aio_contract_fail(const char *fmt, ...);
 void aio_handler_update_poll(AioContext *ctx, AioHandler *node);
 /* handlers.c: free nodes removed while the loop walked (walkers == 0). */
 void aio_free_deleted_handlers(AioContext *ctx);
+
+/* aio-poll.c: the steps of aio_poll() that aio-embed.c shares. */
+/* The wait's timeout: 0 if a BH is pending, else the nearest of the idle
+ * BH timeout and the timers' deadlines, -1 for none. */
+int64_t aio_compute_timeout(AioContext *ctx);
+/* End busy polling if aio_poll() left it on, telling the handlers; puts
+ * those whose last look found work on @ready.  True if any did. */
+bool aio_poll_stop_polling(AioContext *ctx, AioHandlerList *ready);
+/* Clear ctx->notified after a wait, before anything runs. */
+bool aio_notify_accept(AioContext *ctx);
+/* Run BHs, the handlers on @ready and expired timers, and end the handler
+ * walk that the caller began with ctx->walkers++.  True on progress. */
+bool aio_dispatch_pass(AioContext *ctx, AioHandlerList *ready);
 
 /* bh.c */
 void aio_bh_queue_init(AioContext *ctx);

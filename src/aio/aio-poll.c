@@ -7,6 +7,9 @@
  *   3. announce "may block" (notify_me) and wait in the fd monitor;
  *   4. accept the notification, adapt the polling windows;
  *   5. run BHs, ready fd handlers, expired timers.
+ *
+ * aio-embed.c cuts the same iteration at the wait, for an outer event
+ * loop that does the waiting; it shares the steps exported here.
  */
 #include <poll.h>
 
@@ -27,7 +30,7 @@ static int64_t min_timeout(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static int64_t compute_timeout(AioContext *ctx)
+int64_t aio_compute_timeout(AioContext *ctx)
 {
     int64_t timeout = aio_bh_timeout(ctx);
 
@@ -71,6 +74,11 @@ static bool poll_set_started(AioContext *ctx, AioHandlerList *ready,
     }
     ctx->walkers--;
     return found;
+}
+
+bool aio_poll_stop_polling(AioContext *ctx, AioHandlerList *ready)
+{
+    return poll_set_started(ctx, ready, false);
 }
 
 /* One look at every pollable source.  True if any had work. */
@@ -221,7 +229,7 @@ static void reset_polling(AioContext *ctx)
 
 /* Clears the notification before anything is run, so that one arriving
  * while we run is not lost.  Returns whether there was one. */
-static bool aio_notify_accept(AioContext *ctx)
+bool aio_notify_accept(AioContext *ctx)
 {
     /* An exchange, not a store: reading the notifier's value with seq_cst
      * orders its published work before everything we do next. */
@@ -270,12 +278,29 @@ static bool dispatch_ready(AioContext *ctx, AioHandlerList *ready)
     return progress;
 }
 
+/* Step 5.  Static, so that aio_poll() keeps it inline. */
+static bool dispatch_pass(AioContext *ctx, AioHandlerList *ready)
+{
+    bool progress = aio_bh_poll(ctx);
+
+    progress |= dispatch_ready(ctx, ready);
+    if (--ctx->walkers == 0) {
+        aio_free_deleted_handlers(ctx);
+    }
+    progress |= aio_timers_run(ctx);
+    return progress;
+}
+
+bool aio_dispatch_pass(AioContext *ctx, AioHandlerList *ready)
+{
+    return dispatch_pass(ctx, ready);
+}
+
 bool aio_poll(AioContext *ctx, bool blocking)
 {
     AioHandlerList ready = {NULL};
     int64_t max_ns, timeout, start = 0;
     bool found = false;
-    bool progress;
 
     ARG_CHECK(ctx, false);
     aio_assert_home(ctx);
@@ -283,7 +308,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     stat_add(&ctx->stat_iterations, 1);
     ctx->walkers++;
 
-    timeout = blocking ? compute_timeout(ctx) : 0;
+    timeout = blocking ? aio_compute_timeout(ctx) : 0;
     if (max_ns > 0) {
         start = aio_now_ns();
         found = try_poll_mode(ctx, &ready, &timeout, start);
@@ -318,7 +343,10 @@ bool aio_poll(AioContext *ctx, bool blocking)
         ctx->fdmon->wait(ctx, &ready, timeout);
     }
     if (blocking) {
-        atomic_store_explicit(&ctx->notify_me, 0, memory_order_release);
+        /* Down to what it is outside our wait: raised still if an outer
+         * loop is between aio_context_prepare() and its check. */
+        atomic_store_explicit(&ctx->notify_me, ctx->notify_me_base,
+                              memory_order_release);
     }
     bool notified = aio_notify_accept(ctx);
 
@@ -326,11 +354,5 @@ bool aio_poll(AioContext *ctx, bool blocking)
         adapt_polling(ctx, start, notified);
     }
 
-    progress = aio_bh_poll(ctx);
-    progress |= dispatch_ready(ctx, &ready);
-    if (--ctx->walkers == 0) {
-        aio_free_deleted_handlers(ctx);
-    }
-    progress |= aio_timers_run(ctx);
-    return progress;
+    return dispatch_pass(ctx, &ready);
 }

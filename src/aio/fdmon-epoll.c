@@ -122,10 +122,19 @@ static int fdmon_epoll_wait(AioContext *ctx, AioHandlerList *ready,
     return ret;
 }
 
+/* For an outer loop: the epoll fd is readable while a watched fd is. */
+static int fdmon_epoll_get_fd(AioContext *ctx)
+{
+    EpollState *s = ctx->fdmon_state;
+
+    return s->epfd;
+}
+
 const FdmonOps fdmon_epoll_ops = {
     .kind = AIO_FDMON_EPOLL,
     .init = fdmon_epoll_init,
     .fini = fdmon_epoll_fini,
     .update = fdmon_epoll_update,
     .wait = fdmon_epoll_wait,
+    .get_fd = fdmon_epoll_get_fd,
 };

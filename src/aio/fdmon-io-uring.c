@@ -231,6 +231,27 @@ static void rearm_fired(UringState *s)
     }
 }
 
+/* For an outer loop: the ring's fd is readable while completions wait in
+ * the completion queue. */
+static int fdmon_io_uring_get_fd(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+
+    return s->ring.ring_fd;
+}
+
+/* Before an outer loop blocks on that fd: every wanted poll must be in the
+ * kernel, as the submission in wait() would have put it. */
+static void fdmon_io_uring_flush(AioContext *ctx)
+{
+    UringState *s = ctx->fdmon_state;
+
+    rearm_fired(s);
+    if (io_uring_sq_ready(&s->ring)) {
+        io_uring_submit(&s->ring);
+    }
+}
+
 static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
                                int64_t timeout_ns)
 {
@@ -288,4 +309,6 @@ const FdmonOps fdmon_io_uring_ops = {
     .update = fdmon_io_uring_update,
     .wait = fdmon_io_uring_wait,
     .peek = fdmon_io_uring_peek,
+    .get_fd = fdmon_io_uring_get_fd,
+    .flush = fdmon_io_uring_flush,
 };
