@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The NBD server: the protocol of NetworkBlockDevice/nbd doc/proto.md
+ * (fixed newstyle handshake, options, transmission), serving block nodes
+ * (src/block/) as named exports.  Protocol only: which sockets, nodes and
+ * iothreads it gets, and who may delete what, is the daemon's business.
+ *
+ * Threads.  The server, its listening socket and every client's handshake
+ * live on the main context given to nbd_server_new() (the daemon's main
+ * thread).  Once a client has chosen an export (NBD_OPT_GO or
+ * NBD_OPT_EXPORT_NAME), the client moves to the export's context: its
+ * request loop and one coroutine per request in flight run there, its
+ * socket and file I/O on that thread (through <iothread/io-engine.h>).
+ * Every function below is main thread only unless it says otherwise.
+ *
+ * Lifetimes.  Removing an export and stopping the server are
+ * asynchronous, because clients on iothreads must finish first: the
+ * caller gets a callback on the main thread when the last client is gone
+ * and no request is in flight, and only then are the objects freed.
+ */
+#ifndef IOTHREADD_NBD_SERVER_H
+#define IOTHREADD_NBD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <iothread/aio.h>
+
+#include "block/block-node.h"
+#include "block/block-stats.h"
+
+typedef struct NbdServer NbdServer;
+typedef struct NbdExport NbdExport;
+
+/* Diagnostics (a client's protocol error, a refused connection): @level
+ * is a syslog priority, @msg one line without a newline.  Main thread. */
+typedef void NbdLogFn(void *opaque, int level, const char *msg);
+
+/* Completion of nbd_export_remove() / nbd_server_stop(), on the main
+ * thread. */
+typedef void NbdDoneFn(void *opaque);
+
+typedef struct NbdServerOptions {
+    /* Clients connected at once (handshaking or not); more are accepted
+     * and closed at once.  0: no limit.  QEMU's default is 100.  With 1,
+     * exports do not advertise NBD_FLAG_CAN_MULTI_CONN. */
+    unsigned max_connections;
+    /* A client that has not finished its handshake after this many
+     * seconds is disconnected.  0: no limit.  QEMU's default is 10. */
+    unsigned handshake_max_seconds;
+} NbdServerOptions;
+
+/* nbd_server_options_default: max-connections 100, handshake 10 s. */
+void nbd_server_options_default(NbdServerOptions *opts);
+
+/*
+ * nbd_server_new: a server accepting clients on @listen_fd (a bound,
+ * listening stream socket, UNIX or TCP), which it now owns and makes
+ * non-blocking, with its handshakes on @main_ctx.  Returns 0 and *@ps, or
+ * -errno with *@errp set (malloc'd).
+ */
+int nbd_server_new(AioContext *main_ctx, int listen_fd,
+                   const NbdServerOptions *opts, NbdLogFn *log,
+                   void *log_opaque, NbdServer **ps, char **errp);
+
+/*
+ * nbd_server_stop: stop listening, disconnect every client, remove every
+ * export (as nbd_export_remove(..., true, ...) does, without their own
+ * callbacks), and once everything is gone free @s and run @done.  After
+ * this call @s may be used for nothing else.
+ */
+void nbd_server_stop(NbdServer *s, NbdDoneFn *done, void *opaque);
+
+/* Clients connected now, handshaking or not. */
+unsigned nbd_server_client_count(const NbdServer *s);
+
+typedef struct NbdExportConfig {
+    const char *name;        /* NBD export name, unique on the server */
+    const char *description; /* NBD_INFO_DESCRIPTION; NULL: none */
+    BlockNode *node;         /* served; must outlive the export */
+    AioContext *ctx;         /* where its clients' I/O runs */
+    bool writable;           /* else NBD_FLAG_READ_ONLY */
+} NbdExportConfig;
+
+/*
+ * nbd_export_add: serve @cfg->node as @cfg->name.  Copies the strings.
+ * Returns 0 and *@pexp, or -EEXIST (name in use) / -EINVAL (writable on
+ * a read-only node) / -ENOMEM with *@errp set.
+ */
+int nbd_export_add(NbdServer *s, const NbdExportConfig *cfg,
+                   NbdExport **pexp, char **errp);
+
+/*
+ * nbd_export_remove: stop serving @exp: it leaves the list at once (new
+ * clients cannot choose it; NBD_OPT_LIST no longer shows it).  With @hard
+ * its clients are disconnected; without, they keep being served until
+ * they leave.  A request in flight completes (or fails) and is answered
+ * if the socket still works.  When the last client is gone @done runs,
+ * then @exp is freed.  May be called once per export.
+ */
+void nbd_export_remove(NbdExport *exp, bool hard, NbdDoneFn *done,
+                       void *opaque);
+
+/* Look up an export by NBD name (not one being removed); NULL if none. */
+NbdExport *nbd_export_find(NbdServer *s, const char *name);
+
+const char *nbd_export_name(const NbdExport *exp);
+BlockNode *nbd_export_node(const NbdExport *exp);
+AioContext *nbd_export_context(const NbdExport *exp);
+
+/* Clients using @exp now.  Any thread. */
+unsigned nbd_export_client_count(const NbdExport *exp);
+
+/* The export's own I/O counters (its clients' requests, as answered).
+ * Any thread. */
+void nbd_export_get_stats(const NbdExport *exp, BlockStatsSnapshot *out);
+
+#endif /* IOTHREADD_NBD_SERVER_H */
