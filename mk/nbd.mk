@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The NBD server, src/nbd/: the protocol over block nodes.  One archive,
+#   build/libiothread-nbd.a
+# above the block layer and libiothread, below the daemon.  `all` builds
+# it and its test server in every flavour (build/, build/asan,
+# build/tsan); make check runs tests/nbd/test_*.py against the server of
+# the flavour being checked ($IOTHREADD_BUILD/tests/nbd/nbd-test-server).
+NBD_SRCS := $(wildcard src/nbd/*.c)
+NBD_OBJS := $(NBD_SRCS:%.c=$(B)/obj/%.o)
+NBD_LIB  := $(B)/libiothread-nbd.a
+NBD_TEST_SERVER := $(B)/tests/nbd/nbd-test-server
+# The block layer's archive once it exists (mk/block.mk), else a
+# synchronous stand-in for the tests.
+NBD_BLOCK = $(if $(BLOCK_LIB),$(BLOCK_LIB),$(B)/obj/tests/nbd/block-stub.o)
+
+PROGRAMS       += $(NBD_LIB) $(NBD_TEST_SERVER)
+CHECK_PROGRAMS += $(sort $(wildcard tests/nbd/test_*.py))
+
+$(NBD_LIB): $(NBD_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(NBD_TEST_SERVER): $(B)/obj/tests/nbd/nbd-test-server.o $(NBD_LIB) \
+                    $$(NBD_BLOCK) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(NBD_LIB) $(NBD_BLOCK) $(LIB) $(LIB_LIBS)

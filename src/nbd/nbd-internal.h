@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the NBD server's files share: the server, export and client
+ * objects, and the functions one file calls in another.
+ *
+ *   nbd-server.c     server, listener, exports, client lifetimes (main
+ *                    thread)
+ *   nbd-handshake.c  a client's handshake: greeting and options (main
+ *                    thread), then its move to the export's context
+ *   nbd-requests.c   transmission: the receive loop and one coroutine per
+ *                    request (the export's context)
+ *   nbd-parse.c      pure parsers and checks of what clients send (no
+ *                    I/O: unit-testable and fuzzable)
+ *   nbd-sockio.c     coroutine socket reads and writes
+ *
+ * Ownership and threads.  The server, the export lists, each client's
+ * list links and the counters other than client_count are main thread
+ * only.  A client's handshake runs on the main thread; from its move on,
+ * everything in "transmission" below belongs to the export's context,
+ * until the client's last coroutine hands the client back to the main
+ * thread with a bottom half (nbd_client_finished()), which frees it.  The
+ * main thread may shutdown() a client's socket at any time (removal,
+ * stop, handshake timeout): the fds are closed only by the main thread,
+ * after the hand-back, so the number can never have been reused.
+ */
+#ifndef IOTHREADD_NBD_INTERNAL_H
+#define IOTHREADD_NBD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <iothread/coroutine.h>
+#include <iothread/timer.h>
+
+#include "nbd/nbd-proto.h"
+#include "nbd/nbd-server.h"
+
+typedef struct NbdClient NbdClient;
+
+struct NbdExport {
+    NbdServer *server;
+    char *name;
+    char *description;     /* NULL: none */
+    BlockNode *node;
+    AioContext *ctx;
+    bool writable;
+    /* Main thread: */
+    bool removing;         /* left the server's list */
+    bool remove_bh_pending; /* export_remove_bh() will finish it */
+    NbdDoneFn *done;
+    void *done_opaque;
+    NbdClient *clients;    /* attached clients (exp_next links) */
+    NbdExport *next;       /* server's exports or removing list */
+    /* Any thread: */
+    unsigned client_count; /* atomic (relaxed) */
+    BlockStats stats;      /* atomics, see block-stats.h */
+};
+
+struct NbdServer {
+    AioContext *main_ctx;
+    int listen_fd;         /* -1 once stopped */
+    NbdServerOptions opts;
+    NbdLogFn *log;
+    void *log_opaque;
+    AioTimer accept_retry; /* re-arms accepting after EMFILE & co */
+    NbdExport *exports;    /* served, by name */
+    NbdExport *removing;   /* removed, waiting for their clients */
+    NbdClient *clients;    /* every connected client (next links) */
+    unsigned nclients;
+    bool stopping;
+    bool stop_bh_pending;  /* server_stop_bh() still to run */
+    NbdDoneFn *stop_done;
+    void *stop_opaque;
+};
+
+struct NbdClient {
+    NbdServer *server;
+    int fd;                /* reads, and shutdown() */
+    int wfd;               /* dup of fd for writes: a second fd so that a
+                              reader and a writer can wait at once */
+    NbdClient *next, *prev;         /* server->clients (main thread) */
+    NbdClient *exp_next, *exp_prev; /* exp->clients (main thread) */
+    NbdExport *exp;        /* set by the handshake (main thread), then
+                              fixed */
+
+    /* Handshake (main thread). */
+    AioTimer handshake_timer;
+    bool handshake_timer_armed;
+    bool timed_out;
+    bool no_zeroes;
+    char *meta_export;     /* export SET_META_CONTEXT was for */
+
+    /* Negotiated; written by the handshake, read-only afterwards. */
+    bool structured;
+    bool meta_alloc;       /* base:allocation selected */
+    uint16_t tx_flags;
+
+    /* Transmission (the export's context). */
+    CoMutex send_lock;     /* one reply on the wire at a time */
+    CoQueue waitq;         /* the receive loop, waiting for room or for
+                              the requests in flight to finish */
+    unsigned in_flight;
+    uint64_t bytes_in_flight;
+    bool dead;             /* socket broken: send nothing more */
+
+    /* Why the client was dropped (empty: it left normally); written by
+     * its coroutines, read by the main thread after the hand-back. */
+    char reason[160];
+};
+
+/* Requests in flight per client and their buffered bytes: past these the
+ * receive loop stops reading, so a client that never reads its replies
+ * cannot make the server buffer without bound. */
+#define NBD_MAX_IN_FLIGHT        16
+#define NBD_MAX_BYTES_IN_FLIGHT  (64u << 20)
+
+/* ---- nbd-server.c (main thread) ---- */
+
+/* Attach @c to @exp (the handshake chose it). */
+void nbd_client_attach(NbdClient *c, NbdExport *exp);
+/* The client's last coroutine is done with it: hand it back to the main
+ * thread, which closes and frees it.  Any thread; @c must not be touched
+ * afterwards. */
+void nbd_client_finished(NbdClient *c);
+/* Transmission flags of @exp as the server advertises them. */
+uint16_t nbd_export_tx_flags(const NbdExport *exp);
+/* Block size constraints of @exp. */
+uint32_t nbd_export_min_block(const NbdExport *exp);
+/* Record why @c is being dropped (first reason wins).  Its coroutines'
+ * thread. */
+void nbd_client_set_reason(NbdClient *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- nbd-handshake.c ---- */
+
+/* The client's coroutine: handshake on the main context, then the move
+ * and the transmission phase on the export's context. */
+void nbd_client_co(void *opaque);
+
+/* ---- nbd-requests.c ---- */
+
+/* Transmission phase of @c; returns when the client is gone and nothing
+ * of it is in flight.  Coroutine, on the export's context. */
+void nbd_co_transmission(NbdClient *c);
+
+/* ---- nbd-sockio.c (coroutine only) ---- */
+
+/* Read exactly @len bytes: 0, -EPIPE at end of stream, or -errno. */
+int nbd_co_read(int fd, void *buf, size_t len);
+/* Read and drop @len bytes. */
+int nbd_co_skip(int fd, uint64_t len);
+/* Write every byte of @iov (modified): 0 or -errno. */
+int nbd_co_writev(int fd, struct iovec *iov, int iovcnt);
+int nbd_co_write(int fd, const void *buf, size_t len);
+
+/* ---- nbd-parse.c (pure) ---- */
+
+typedef struct NbdRequest {
+    uint32_t magic;
+    uint16_t flags;
+    uint16_t type;
+    uint64_t cookie;
+    uint64_t offset;
+    uint32_t len;
+} NbdRequest;
+
+/* What a request is checked against. */
+typedef struct NbdLimits {
+    uint64_t size;
+    uint32_t align;        /* offsets and lengths multiple of it */
+    bool writable;
+    bool structured;
+    bool meta_alloc;
+} NbdLimits;
+
+void nbd_parse_request(const uint8_t hdr[NBD_REQUEST_SIZE], NbdRequest *r);
+/* 0 or the NBD error to answer @r with (NBD_EINVAL, NBD_EPERM, ...). */
+uint32_t nbd_check_request(const NbdRequest *r, const NbdLimits *lim);
+/* The name of command @type for messages ("READ"), or NULL. */
+const char *nbd_cmd_name(uint16_t type);
+/* An errno (positive) to the NBD error sent for it. */
+uint32_t nbd_errno_to_wire(int err);
+
+/* NBD_OPT_INFO / NBD_OPT_GO data: the export name (not terminated) and
+ * the list of NBD_INFO_* requests (big-endian u16s at *@infos). */
+typedef struct NbdInfoOpt {
+    const char *name;
+    uint32_t name_len;
+    uint16_t ninfos;
+    const uint8_t *infos;
+} NbdInfoOpt;
+/* 0, or -EINVAL when @len does not hold exactly that. */
+int nbd_parse_info_opt(const uint8_t *data, uint32_t len, NbdInfoOpt *o);
+
+/* NBD_OPT_LIST/SET_META_CONTEXT data. */
+typedef struct NbdMetaOpt {
+    const char *name;
+    uint32_t name_len;
+    uint32_t nqueries;
+    const uint8_t *queries; /* each: u32 length, then the string */
+} NbdMetaOpt;
+/* 0, or -EINVAL when @len does not hold exactly that (every query within
+ * bounds, none longer than NBD_MAX_STRING). */
+int nbd_parse_meta_opt(const uint8_t *data, uint32_t len, NbdMetaOpt *o);
+/* Whether query @q (length @qlen) selects base:allocation; @list: the
+ * LIST form, where the bare namespace "base:" selects it too. */
+bool nbd_meta_query_matches(const char *q, uint32_t qlen, bool list);
+
+#endif /* IOTHREADD_NBD_INTERNAL_H */

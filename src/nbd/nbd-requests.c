@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The transmission phase, on the export's context: a receive loop that
+ * reads request headers (and write payloads) and starts one coroutine per
+ * request, so that many are in flight and replies go out in any order,
+ * one at a time under the client's send lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "nbd/nbd-internal.h"
+
+/* Extents per BLOCK_STATUS reply at most. */
+#define NBD_MAX_EXTENTS 1024
+
+typedef struct NbdReq {
+    NbdClient *c;
+    NbdRequest r;
+    uint32_t error;     /* NBD error found before running it (0: none) */
+    uint8_t *buf;       /* write payload, or read data */
+    uint64_t charged;   /* bytes counted in c->bytes_in_flight */
+} NbdReq;
+
+/* ---- replies ---- */
+
+/* The socket broke: reply nothing more, and make the receive loop see it
+ * (shutdown wakes its read). */
+static void client_broken(NbdClient *c, int err)
+{
+    if (!c->dead) {
+        c->dead = true;
+        nbd_client_set_reason(c, "sending a reply: %s", strerror(-err));
+        shutdown(c->fd, SHUT_RDWR);
+    }
+}
+
+static void send_locked(NbdClient *c, struct iovec *iov, int iovcnt)
+{
+    int ret;
+
+    qemu_co_mutex_lock(&c->send_lock);
+    if (!c->dead) {
+        ret = nbd_co_writev(c->wfd, iov, iovcnt);
+        if (ret < 0) {
+            client_broken(c, ret);
+        }
+    }
+    qemu_co_mutex_unlock(&c->send_lock);
+}
+
+static void send_simple(NbdClient *c, uint64_t cookie, uint32_t error,
+                        void *data, size_t len)
+{
+    uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
+    struct iovec iov[2] = {
+        { .iov_base = hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = data, .iov_len = error ? 0 : len },
+    };
+
+    nbd_st32(hdr, NBD_SIMPLE_REPLY_MAGIC);
+    nbd_st32(hdr + 4, error);
+    nbd_st64(hdr + 8, cookie);
+    send_locked(c, iov, 2);
+}
+
+/* One structured chunk: its header, then @iov[1..iovcnt-1] (iov[0] is
+ * filled here). */
+static void send_chunk(NbdClient *c, uint64_t cookie, uint16_t flags,
+                       uint16_t type, struct iovec *iov, int iovcnt)
+{
+    uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE];
+    uint64_t len = 0;
+    int i;
+
+    for (i = 1; i < iovcnt; i++) {
+        len += iov[i].iov_len;
+    }
+    nbd_st32(hdr, NBD_STRUCTURED_REPLY_MAGIC);
+    nbd_st16(hdr + 4, flags);
+    nbd_st16(hdr + 6, type);
+    nbd_st64(hdr + 8, cookie);
+    nbd_st32(hdr + 16, (uint32_t)len);
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = sizeof(hdr);
+    send_locked(c, iov, iovcnt);
+}
+
+/* The final answer to a request that carries no data. */
+static void reply_status(NbdReq *q, uint32_t error)
+{
+    NbdClient *c = q->c;
+
+    if (!c->structured) {
+        send_simple(c, q->r.cookie, error, NULL, 0);
+    } else if (!error) {
+        struct iovec iov[1];
+        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE,
+                   iov, 1);
+    } else {
+        uint8_t payload[6];
+        struct iovec iov[2] = { [1] = { payload, sizeof(payload) } };
+
+        nbd_st32(payload, error);
+        nbd_st16(payload + 4, 0);   /* no message */
+        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
+                   iov, 2);
+    }
+}
+
+/* ---- commands ---- */
+
+static int cmd_read(NbdReq *q)
+{
+    NbdClient *c = q->c;
+    struct iovec io = { .iov_len = q->r.len };
+    int ret;
+
+    if (q->r.len == 0) {
+        reply_status(q, 0);
+        return 0;
+    }
+    q->buf = malloc(q->r.len);
+    if (!q->buf) {
+        return -ENOMEM;
+    }
+    io.iov_base = q->buf;
+    ret = block_co_preadv(c->exp->node, (int64_t)q->r.offset, q->r.len, &io,
+                          1);
+    if (ret < 0) {
+        return ret;
+    }
+    if (c->structured) {
+        uint8_t off[8];
+        struct iovec iov[3] = {
+            [1] = { off, sizeof(off) },
+            [2] = { q->buf, q->r.len },
+        };
+        nbd_st64(off, q->r.offset);
+        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE,
+                   NBD_REPLY_TYPE_OFFSET_DATA, iov, 3);
+    } else {
+        send_simple(c, q->r.cookie, 0, q->buf, q->r.len);
+    }
+    return 0;
+}
+
+static int cmd_write(NbdReq *q)
+{
+    struct iovec io = { .iov_base = q->buf, .iov_len = q->r.len };
+
+    if (q->r.len == 0) {
+        return 0;
+    }
+    return block_co_pwritev(q->c->exp->node, (int64_t)q->r.offset, q->r.len,
+                            &io, 1,
+                            q->r.flags & NBD_CMD_FLAG_FUA ? BLOCK_REQ_FUA : 0);
+}
+
+static int cmd_flush(NbdReq *q)
+{
+    return block_co_flush(q->c->exp->node);
+}
+
+static int cmd_trim(NbdReq *q)
+{
+    int ret;
+
+    if (q->r.len == 0) {
+        return 0;
+    }
+    ret = block_co_pdiscard(q->c->exp->node, (int64_t)q->r.offset, q->r.len);
+    if (ret == 0 && (q->r.flags & NBD_CMD_FLAG_FUA)) {
+        ret = block_co_flush(q->c->exp->node);
+    }
+    return ret;
+}
+
+static int cmd_cache(NbdReq *q)
+{
+    if (q->r.len == 0) {
+        return 0;
+    }
+    return block_co_cache(q->c->exp->node, (int64_t)q->r.offset, q->r.len);
+}
+
+static int cmd_write_zeroes(NbdReq *q)
+{
+    int flags = 0;
+
+    if (q->r.len == 0) {
+        return 0;
+    }
+    if (!(q->r.flags & NBD_CMD_FLAG_NO_HOLE)) {
+        flags |= BLOCK_REQ_MAY_UNMAP;
+    }
+    if (q->r.flags & NBD_CMD_FLAG_FAST_ZERO) {
+        flags |= BLOCK_REQ_NO_FALLBACK;
+    }
+    if (q->r.flags & NBD_CMD_FLAG_FUA) {
+        flags |= BLOCK_REQ_FUA;
+    }
+    return block_co_pwrite_zeroes(q->c->exp->node, (int64_t)q->r.offset,
+                                  q->r.len, flags);
+}
+
+static int cmd_block_status(NbdReq *q)
+{
+    NbdClient *c = q->c;
+    unsigned max = q->r.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_MAX_EXTENTS;
+    uint8_t *p;
+    uint64_t off = q->r.offset, end = q->r.offset + q->r.len;
+    unsigned n = 0;
+
+    q->buf = malloc(4 + 8 * (size_t)max);
+    if (!q->buf) {
+        return -ENOMEM;
+    }
+    nbd_st32(q->buf, NBD_META_BASE_ALLOCATION_ID);
+    p = q->buf + 4;
+    while (off < end && n < max) {
+        int64_t pnum = 0;
+        int status = 0;
+        uint32_t st = 0;
+        int ret = block_co_block_status(c->exp->node, (int64_t)off,
+                                        (int64_t)(end - off), &pnum, &status);
+        if (ret < 0) {
+            return ret;
+        }
+        if (pnum <= 0 || (uint64_t)pnum > end - off) {
+            return -EIO;
+        }
+        if (!(status & BLOCK_STATUS_DATA)) {
+            st |= NBD_STATE_HOLE;
+        }
+        if (status & BLOCK_STATUS_ZERO) {
+            st |= NBD_STATE_ZERO;
+        }
+        /* Merge with the previous extent when the status is the same. */
+        if (n > 0 && nbd_ld32(p - 4) == st) {
+            nbd_st32(p - 8, nbd_ld32(p - 8) + (uint32_t)pnum);
+        } else {
+            nbd_st32(p, (uint32_t)pnum);
+            nbd_st32(p + 4, st);
+            p += 8;
+            n++;
+        }
+        off += (uint64_t)pnum;
+    }
+    {
+        struct iovec iov[2] = { [1] = { q->buf, (size_t)(p - q->buf) } };
+        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE,
+                   NBD_REPLY_TYPE_BLOCK_STATUS, iov, 2);
+    }
+    return 0;
+}
+
+typedef struct NbdCmd {
+    int (*run)(NbdReq *q);
+    bool replies_itself;   /* run() sent the success reply */
+    int stats_op;          /* BlockStatsOp, or -1 */
+} NbdCmd;
+
+static const NbdCmd nbd_cmds[] = {
+    [NBD_CMD_READ] = { cmd_read, true, BLOCK_STATS_READ },
+    [NBD_CMD_WRITE] = { cmd_write, false, BLOCK_STATS_WRITE },
+    [NBD_CMD_FLUSH] = { cmd_flush, false, BLOCK_STATS_FLUSH },
+    [NBD_CMD_TRIM] = { cmd_trim, false, BLOCK_STATS_UNMAP },
+    [NBD_CMD_CACHE] = { cmd_cache, false, -1 },
+    [NBD_CMD_WRITE_ZEROES] = { cmd_write_zeroes, false, BLOCK_STATS_WRITE },
+    [NBD_CMD_BLOCK_STATUS] = { cmd_block_status, true, -1 },
+};
+
+static void request_co(void *opaque)
+{
+    NbdReq *q = opaque;
+    NbdClient *c = q->c;
+    const NbdCmd *cmd = q->r.type < sizeof(nbd_cmds) / sizeof(nbd_cmds[0])
+                        ? &nbd_cmds[q->r.type] : NULL;
+
+    if (q->error || !cmd || !cmd->run) {
+        reply_status(q, q->error ? q->error : NBD_EINVAL);
+    } else {
+        int64_t start = 0;
+        int ret;
+
+        if (cmd->stats_op >= 0) {
+            start = block_stats_start(&c->exp->stats);
+        }
+        ret = cmd->run(q);
+        if (cmd->stats_op >= 0) {
+            block_stats_done(&c->exp->stats, (BlockStatsOp)cmd->stats_op,
+                             start, (int64_t)q->r.offset,
+                             q->r.type == NBD_CMD_FLUSH ? 0 : q->r.len, ret);
+        }
+        if (ret < 0 || !cmd->replies_itself) {
+            reply_status(q, nbd_errno_to_wire(-ret));
+        }
+    }
+    free(q->buf);
+    c->in_flight--;
+    c->bytes_in_flight -= q->charged;
+    free(q);
+    qemu_co_queue_restart_all(&c->waitq);
+}
+
+/* ---- the receive loop ---- */
+
+/* Bytes a request will hold while in flight. */
+static uint64_t request_cost(const NbdRequest *r)
+{
+    if (r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) {
+        return r->len <= NBD_MAX_PAYLOAD ? r->len : 0;
+    }
+    return 0;
+}
+
+/* Read one request and start it.  0 to go on, -1 to stop reading. */
+static int co_receive_one(NbdClient *c, const NbdLimits *lim)
+{
+    uint8_t hdr[NBD_REQUEST_SIZE];
+    NbdReq *q;
+    Coroutine *co;
+    uint64_t cost;
+    int ret;
+
+    while (c->in_flight >= NBD_MAX_IN_FLIGHT) {
+        qemu_co_queue_wait(&c->waitq, NULL);
+    }
+    if (c->dead || nbd_co_read(c->fd, hdr, sizeof(hdr)) < 0) {
+        return -1;
+    }
+    q = calloc(1, sizeof(*q));
+    if (!q) {
+        nbd_client_set_reason(c, "out of memory");
+        return -1;
+    }
+    q->c = c;
+    nbd_parse_request(hdr, &q->r);
+    if (q->r.magic != NBD_REQUEST_MAGIC) {
+        nbd_client_set_reason(c, "bad request magic 0x%08x", q->r.magic);
+        free(q);
+        return -1;
+    }
+    if (q->r.type == NBD_CMD_DISC) {
+        free(q);
+        return -1;
+    }
+    q->error = nbd_check_request(&q->r, lim);
+    cost = request_cost(&q->r);
+    while (c->in_flight > 0 &&
+           c->bytes_in_flight + cost > NBD_MAX_BYTES_IN_FLIGHT) {
+        qemu_co_queue_wait(&c->waitq, NULL);
+    }
+    if (q->r.type == NBD_CMD_WRITE) {
+        if (q->r.len > NBD_MAX_PAYLOAD) {
+            /* Too long to take: drop the payload and answer EINVAL, or,
+             * past what is sane to read, give up on the client. */
+            if (q->r.len > NBD_MAX_SKIP) {
+                nbd_client_set_reason(c, "write of %u bytes is too long",
+                                      q->r.len);
+                free(q);
+                return -1;
+            }
+            ret = nbd_co_skip(c->fd, q->r.len);
+        } else {
+            q->buf = malloc(q->r.len ? q->r.len : 1);
+            if (!q->buf) {
+                q->error = NBD_ENOMEM;
+                ret = nbd_co_skip(c->fd, q->r.len);
+            } else {
+                ret = nbd_co_read(c->fd, q->buf, q->r.len);
+            }
+        }
+        if (ret < 0) {
+            free(q->buf);
+            free(q);
+            return -1;
+        }
+    }
+    co = aio_co_create(aio_co_get_context(qemu_coroutine_self()), request_co,
+                       q, 0);
+    if (!co) {
+        nbd_client_set_reason(c, "cannot start a request: out of memory");
+        free(q->buf);
+        free(q);
+        return -1;
+    }
+    q->charged = cost;
+    c->in_flight++;
+    c->bytes_in_flight += cost;
+    qemu_coroutine_enter(co);
+    return 0;
+}
+
+void nbd_co_transmission(NbdClient *c)
+{
+    NbdExport *exp = c->exp;
+    NbdLimits lim = {
+        .size = (uint64_t)block_node_size(exp->node),
+        .align = nbd_export_min_block(exp),
+        .writable = exp->writable,
+        .structured = c->structured,
+        .meta_alloc = c->meta_alloc,
+    };
+
+    while (co_receive_one(c, &lim) == 0) {
+        /* next request */
+    }
+    /* Answer what is in flight (the spec asks so even after DISC), then
+     * hand the client back. */
+    while (c->in_flight > 0) {
+        qemu_co_queue_wait(&c->waitq, NULL);
+    }
+}
