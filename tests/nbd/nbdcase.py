@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What the NBD server's Python suites share: the case runner (the
+conventions of tests/daemon/casekit.py: "ok - NAME", "not ok - NAME: why",
+"ok - NAME # SKIP why", a final "N passed, N failed, N skipped", a
+watchdog per case), the test server (build/tests/nbd/nbd-test-server, or
+$IOTHREADD_BUILD's) and a raw NBD client for what real clients never
+send.
+
+Every case starts its own server on a fresh image; when the case ends the
+server gets SIGTERM and must exit 0 (clean teardown) with no sanitizer
+report on its stderr, or the case fails.
+"""
+
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CASES = []
+
+# Wire constants (doc/proto.md of NetworkBlockDevice/nbd).
+NBDMAGIC = 0x4e42444d41474943
+IHAVEOPT = 0x49484156454f5054
+REPLY_MAGIC = 0x3e889045565a9
+REQUEST_MAGIC = 0x25609513
+SIMPLE_MAGIC = 0x67446698
+STRUCTURED_MAGIC = 0x668e33ef
+OPT = {"EXPORT_NAME": 1, "ABORT": 2, "LIST": 3, "STARTTLS": 5, "INFO": 6,
+       "GO": 7, "STRUCTURED_REPLY": 8, "LIST_META_CONTEXT": 9,
+       "SET_META_CONTEXT": 10}
+REP_ACK, REP_SERVER, REP_INFO, REP_META_CONTEXT = 1, 2, 3, 4
+REP_ERR_UNSUP = (1 << 31) + 1
+REP_ERR_INVALID = (1 << 31) + 3
+REP_ERR_UNKNOWN = (1 << 31) + 6
+CMD = {"READ": 0, "WRITE": 1, "DISC": 2, "FLUSH": 3, "TRIM": 4, "CACHE": 5,
+       "WRITE_ZEROES": 6, "BLOCK_STATUS": 7}
+EPERM, EINVAL, ENOSPC = 1, 22, 28
+SIZE = 64 << 20
+MAX_PAYLOAD = 32 << 20
+
+
+class TestFailure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+class CaseTimeout(BaseException):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def scaled(seconds):
+    try:
+        scale = float(os.environ.get("IOTHREAD_TEST_TIMEOUT_SCALE", "1"))
+    except ValueError:
+        scale = 1.0
+    return seconds * (scale if scale > 0 else 1.0)
+
+
+def case(name):
+    def deco(fn):
+        CASES.append((name, fn))
+        return fn
+    return deco
+
+
+def import_nbd():
+    """libnbd's Python binding (python3-libnbd), which Debian installs for
+    its own python3: reach it from another interpreter too."""
+    try:
+        import nbd  # noqa: F401
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            import nbd  # noqa: F401,F811
+        except ImportError:
+            raise Skip("python3-libnbd is not installed")
+    return sys.modules["nbd"]
+
+
+def need(tool):
+    if not shutil.which(tool):
+        raise Skip("%s is not installed" % tool)
+
+
+SANITIZER = re.compile(r"ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|"
+                       r"runtime error:|LeakSanitizer")
+
+
+class Server:
+    """The test server of the build being checked, on a socket of the
+    case's directory, serving a 64 MiB image as "disk" and "ro"."""
+
+    def __init__(self, ctx, args=(), image=None):
+        build = os.environ.get("IOTHREADD_BUILD", "build")
+        self.binary = os.path.join(REPO_ROOT, build, "tests", "nbd",
+                                   "nbd-test-server")
+        self.sock = ctx.path("nbd.sock")
+        self.image = image or ctx.path("disk.img")
+        if not os.path.exists(self.image):
+            with open(self.image, "wb") as f:
+                f.truncate(SIZE)
+        self.stderr_path = ctx.path("server.stderr")
+        self.stdout_path = ctx.path("server.stdout")
+        self.proc = subprocess.Popen(
+            [self.binary, "--socket", self.sock, "--image", self.image]
+            + list(args),
+            stdout=open(self.stdout_path, "w"),
+            stderr=open(self.stderr_path, "w"))
+        self.wait_output("ready")
+        self.stopped = False
+
+    def uri(self, export="disk"):
+        return "nbd+unix:///%s?socket=%s" % (export, self.sock)
+
+    def output(self):
+        with open(self.stdout_path) as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def wait_output(self, text, timeout=20):
+        deadline = time.monotonic() + scaled(timeout)
+        while text not in self.output():
+            if self.proc.poll() is not None:
+                raise TestFailure("server exited (%d) before %r: %s" % (
+                    self.proc.returncode, text, self.stderr()[-500:]))
+            if time.monotonic() > deadline:
+                raise TestFailure("server never printed %r" % text)
+            time.sleep(0.02)
+
+    def wait_stderr(self, pattern, timeout=20):
+        deadline = time.monotonic() + scaled(timeout)
+        while not re.search(pattern, self.stderr()):
+            if time.monotonic() > deadline:
+                raise TestFailure("server never logged /%s/; stderr: %s" % (
+                    pattern, self.stderr()[-500:]))
+            time.sleep(0.02)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        """SIGTERM; the problem with how it ended, or None."""
+        if self.stopped:
+            return None
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=scaled(30))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "server did not stop on SIGTERM (killed)"
+        if rc != 0:
+            return "server exited with status %d: %s" % (
+                rc, self.stderr()[-800:].replace("\n", " | "))
+        m = SANITIZER.search(self.stderr())
+        if m:
+            return "sanitizer report on the server's stderr: %s" % m.group(0)
+        return None
+
+
+class Ctx:
+    def __init__(self, tmpdir):
+        self.dir = tmpdir
+        self.servers = []
+        self.socks = []
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def server(self, args=(), **kw):
+        s = Server(self, args, **kw)
+        self.servers.append(s)
+        return s
+
+    def raw(self, server, **kw):
+        c = RawClient(server.sock, **kw)
+        self.socks.append(c)
+        return c
+
+
+def run(args, timeout=60, ok=True, **kw):
+    """Run a client program; its CompletedProcess (failure if @ok and it
+    failed)."""
+    try:
+        p = subprocess.run(args, capture_output=True, text=True,
+                           timeout=scaled(timeout), **kw)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("%s timed out" % " ".join(args))
+    if ok and p.returncode != 0:
+        raise TestFailure("%s failed (%d): %s" % (
+            " ".join(args), p.returncode, (p.stderr or p.stdout)[-400:]))
+    return p
+
+
+# ---------------------------------------------------------------------------
+# A raw client: every byte under the test's control.
+
+class RawClient:
+    def __init__(self, path, timeout=20):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(scaled(timeout))
+        self.s.connect(path)
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise EOFError("server closed after %d of %d bytes"
+                               % (len(buf), n))
+            buf += chunk
+        return buf
+
+    def closed_by_server(self, timeout=20):
+        """True once the server has closed the connection (EOF or reset);
+        data the server sent before is drained."""
+        self.s.settimeout(scaled(timeout))
+        try:
+            while True:
+                d = self.s.recv(65536)
+                if not d:
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def greeting(self, cflags=3):
+        magic, opt, hflags = struct.unpack(">QQH", self.recv_exact(18))
+        check(magic == NBDMAGIC and opt == IHAVEOPT,
+              "bad greeting %x %x" % (magic, opt))
+        check(hflags & 1, "no NBD_FLAG_FIXED_NEWSTYLE")
+        self.send(struct.pack(">I", cflags))
+        return hflags
+
+    def option(self, opt, data=b""):
+        self.send(struct.pack(">QII", IHAVEOPT, opt, len(data)) + data)
+
+    def reply(self):
+        magic, opt, rtype, length = struct.unpack(">QIII", self.recv_exact(20))
+        check(magic == REPLY_MAGIC, "bad option reply magic %x" % magic)
+        return opt, rtype, self.recv_exact(length)
+
+    def replies(self, opt):
+        """Replies to @opt up to its final ACK or error: a list of
+        (type, data)."""
+        out = []
+        while True:
+            o, t, d = self.reply()
+            check(o == opt, "reply for option %d, expected %d" % (o, opt))
+            out.append((t, d))
+            if t == REP_ACK or t & (1 << 31):
+                return out
+
+    @staticmethod
+    def info_data(name, infos=()):
+        n = name.encode()
+        return (struct.pack(">I", len(n)) + n + struct.pack(">H", len(infos))
+                + b"".join(struct.pack(">H", i) for i in infos))
+
+    def go(self, name="disk", structured=True):
+        """Handshake up to transmission; returns (size, flags)."""
+        self.greeting()
+        if structured:
+            self.option(OPT["STRUCTURED_REPLY"])
+            check(self.replies(OPT["STRUCTURED_REPLY"])[-1][0] == REP_ACK,
+                  "STRUCTURED_REPLY refused")
+        self.structured = structured
+        self.option(OPT["GO"], self.info_data(name))
+        size = flags = None
+        for t, d in self.replies(OPT["GO"]):
+            if t == REP_INFO and struct.unpack(">H", d[:2])[0] == 0:
+                size, flags = struct.unpack(">QH", d[2:12])
+            check(not t & (1 << 31), "GO refused: %x %r" % (t, d))
+        return size, flags
+
+    def request(self, cmd, offset=0, length=0, flags=0, cookie=1, data=b""):
+        self.send(struct.pack(">IHHQQI", REQUEST_MAGIC, flags, CMD[cmd],
+                              cookie, offset, length) + data)
+
+    def read_reply(self, read_len=0):
+        """The (possibly multi-chunk) reply to one request: (cookie, error,
+        data).  For a structured OFFSET_DATA the data, for simple replies
+        to reads @read_len bytes."""
+        magic = struct.unpack(">I", self.recv_exact(4))[0]
+        if magic == SIMPLE_MAGIC:
+            err, cookie = struct.unpack(">IQ", self.recv_exact(12))
+            data = self.recv_exact(read_len) if read_len and not err else b""
+            return cookie, err, data
+        check(magic == STRUCTURED_MAGIC, "bad reply magic %x" % magic)
+        data, err = b"", 0
+        while True:
+            flags, rtype, cookie, length = struct.unpack(
+                ">HHQI", self.recv_exact(16))
+            payload = self.recv_exact(length)
+            if rtype == 1:
+                data += payload[8:]
+            elif rtype & (1 << 15):
+                err = struct.unpack(">I", payload[:4])[0]
+            elif rtype == 5:
+                data += payload
+            if flags & 1:
+                return cookie, err, data
+            check(struct.unpack(">I", self.recv_exact(4))[0]
+                  == STRUCTURED_MAGIC, "bad chunk magic")
+
+
+# ---------------------------------------------------------------------------
+
+def make_tmpdir():
+    base = tempfile.gettempdir()
+    if len(base) > 60:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix="iothreadd-nbd-", dir=base)
+
+
+def _on_alarm(signum, frame):
+    raise CaseTimeout()
+
+
+def where(tb):
+    frames = [f for f in traceback.extract_tb(tb)
+              if "/lib/python" not in f.filename]
+    if not frames:
+        return "?"
+    f = frames[-1]
+    return "%s:%d in %s()" % (os.path.basename(f.filename), f.lineno, f.name)
+
+
+def run_case(name, fn):
+    tmp = make_tmpdir()
+    ctx = Ctx(tmp)
+    reason = skip = None
+    try:
+        limit = float(os.environ.get("IOTHREAD_TEST_CASE_TIMEOUT", "120"))
+    except ValueError:
+        limit = 120.0
+    limit = scaled(limit if limit > 0 else 120.0)
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        try:
+            fn(ctx)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except CaseTimeout:
+        reason = "timed out after %g s (hung at %s)" % (
+            limit, where(sys.exc_info()[2]))
+    except Skip as e:
+        skip = str(e) or "no reason given"
+    except TestFailure as e:
+        reason = str(e)
+    except Exception as e:              # noqa: BLE001 - reported
+        reason = "%s: %s (at %s)" % (type(e).__name__, e,
+                                     where(sys.exc_info()[2]))
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    for c in ctx.socks:
+        c.close()
+    for s in ctx.servers:
+        problem = s.stop()
+        if problem and reason is None:
+            reason = problem
+    if reason is not None:
+        print("not ok - %s: %s" % (name, reason.replace("\n", "\\n")))
+        for s in ctx.servers:
+            for ln in s.stderr().splitlines()[-8:]:
+                print("#     " + ln)
+    elif skip is not None:
+        print("ok - %s # SKIP %s" % (name, skip))
+    else:
+        print("ok - %s" % name)
+    sys.stdout.flush()
+    shutil.rmtree(tmp, ignore_errors=True)
+    if reason is not None:
+        return "fail"
+    return "skip" if skip is not None else "pass"
+
+
+def main():
+    os.chdir(REPO_ROOT)
+    filters = sys.argv[1:]
+    selected = [(n, f) for n, f in CASES
+                if not filters or any(x in n for x in filters)]
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    for name, fn in selected:
+        counts[run_case(name, fn)] += 1
+    print("%d passed, %d failed, %d skipped"
+          % (counts["pass"], counts["fail"], counts["skip"]))
+    sys.stdout.flush()
+    return 1 if counts["fail"] or not selected else 0
