@@ -6,6 +6,7 @@ disconnect), while another client keeps being served and the server
 still tears down cleanly at the end (its exit status)."""
 
 import os
+import select
 import signal
 import struct
 import sys
@@ -415,15 +416,20 @@ def _(ctx):
     stuck = ctx.raw(s)
     stuck.go()
     stuck.s.setblocking(False)
-    req = struct.pack(">IHHQQI", 0x25609513, 0, 0, 1, 0, MAX_PAYLOAD)
+    # Small reads whose replies are never read: the server must stop
+    # taking new requests (bounded in flight), so the socket fills up long
+    # before 50000 of them (a few thousand fit in its buffers).
+    req = struct.pack(">IHHQQI", 0x25609513, 0, 0, 1, 0, 512) * 16
     sent = 0
-    try:
-        for _ in range(1000):    # far more than the server lets in flight
-            stuck.s.send(req)
-            sent += 1
-    except BlockingIOError:
-        pass
-    check(sent > 16, "the server stopped reading too early (%d)" % sent)
+    while sent < 50000:
+        try:
+            sent += stuck.s.send(req) // 28
+        except BlockingIOError:
+            # Full: only a server that goes on reading makes room again.
+            if not select.select([], [stuck.s], [], scaled(1))[1]:
+                break
+    check(sent < 50000, "the server took %d requests it cannot answer"
+          % sent)
     for _ in range(3):
         still_served(ctx, s)
     # Leave it stuck: the server must still stop cleanly at the end.
