@@ -9,9 +9,6 @@ NBD_SRCS := $(wildcard src/nbd/*.c)
 NBD_OBJS := $(NBD_SRCS:%.c=$(B)/obj/%.o)
 NBD_LIB  := $(B)/libiothread-nbd.a
 NBD_TEST_SERVER := $(B)/tests/nbd/nbd-test-server
-# The block layer's archive once it exists (mk/block.mk), else a
-# synchronous stand-in for the tests.
-NBD_BLOCK = $(if $(BLOCK_LIB),$(BLOCK_LIB),$(B)/obj/tests/nbd/block-stub.o)
 
 PROGRAMS       += $(NBD_LIB) $(NBD_TEST_SERVER)
 CHECK_PROGRAMS += $(sort $(wildcard tests/nbd/test_*.py))
@@ -22,9 +19,9 @@ $(NBD_LIB): $(NBD_OBJS)
 	$(AR) rcs $@ $^
 
 $(NBD_TEST_SERVER): $(B)/obj/tests/nbd/nbd-test-server.o $(NBD_LIB) \
-                    $$(NBD_BLOCK) $(LIB)
+                    $(BLOCK_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(NBD_LIB) $(NBD_BLOCK) $(LIB) $(LIB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(NBD_LIB) $(BLOCK_LIB) $(LIB) $(LIB_LIBS)
 
 # The fuzz target of the parsers (fuzz/fuzz-nbd.c, listed in mk/fuzz.mk's
 # FUZZ_TARGETS) needs only this archive: these explicit rules take
