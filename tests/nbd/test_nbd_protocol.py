@@ -493,5 +493,33 @@ def _(ctx):
     check(problem is None, problem or "")
 
 
+@case("connect-disconnect-cycles-leave-no-fds-or-threads")
+def _(ctx):
+    # The case that kills qemu-storage-daemon 7.2: clients of an export on
+    # an iothread coming and going.
+    s = ctx.server()
+    pid = s.proc.pid
+
+    def counts():
+        return (len(os.listdir("/proc/%d/fd" % pid)),
+                len(os.listdir("/proc/%d/task" % pid)))
+    still_served(ctx, s)
+    base = counts()
+    for i in range(300):
+        c = ctx.raw(s)
+        c.go("disk" if i % 2 else "ro", structured=bool(i % 3))
+        c.request("READ", i * 4096, 4096, cookie=i)
+        check(c.read_reply(4096)[:2] == (i, 0), "read %d" % i)
+        if i % 4:
+            c.request("DISC")
+        c.close()
+        ctx.socks.remove(c)
+    deadline = time.monotonic() + scaled(20)
+    while counts() != base:
+        check(time.monotonic() < deadline,
+              "fds/threads %r, were %r" % (counts(), base))
+        time.sleep(0.05)
+
+
 if __name__ == "__main__":
     sys.exit(main())
