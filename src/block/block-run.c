@@ -5,10 +5,11 @@
  *    thread's io_uring, or the thread pool when the context has no ring;
  *  - aio=threads: the context's thread pool, always.  The engine has no
  *    way to be told "use the pool for this one", so this file submits the
- *    work itself: a worker makes the call, the pool's completion (home
- *    thread, outside any coroutine) stores nothing more and wakes the
- *    coroutine, which reads the result.  The pool's lock orders the
- *    worker's store of the result before the completion runs.
+ *    work itself: a worker makes the call and stores its result, the
+ *    pool's completion (home thread, outside any coroutine) wakes the
+ *    coroutine, which reads it.  The pool's lock orders the worker's
+ *    store before the completion runs.  Other blocking calls
+ *    (posix_fadvise) use the same wait: block_run_in_pool().
  *
  * The pool's worker completes transfers as the engine does: it continues
  * a short read or write until everything is done, an error occurs or a
@@ -24,7 +25,8 @@
 #include "block/block-internal.h"
 
 typedef struct PoolWait {
-    const AioIoRequest *req;
+    ssize_t (*fn)(void *arg);
+    void *arg;
     Coroutine *co;
     ssize_t ret; /* written by the worker, read after the completion */
 } PoolWait;
@@ -85,17 +87,16 @@ static ssize_t pool_rw(const AioIoRequest *req)
     return done;
 }
 
-static int pool_work(void *opaque)
+/* The system call of @opaque, an AioIoRequest, on a worker. */
+static ssize_t pool_request(void *opaque)
 {
-    PoolWait *w = opaque;
-    const AioIoRequest *req = w->req;
+    const AioIoRequest *req = opaque;
     int ret;
 
     switch (req->op) {
     case AIO_IO_READV:
     case AIO_IO_WRITEV:
-        w->ret = pool_rw(req);
-        return 0;
+        return pool_rw(req);
     case AIO_IO_FDATASYNC:
         ret = fdatasync(req->fd);
         break;
@@ -105,11 +106,16 @@ static int pool_work(void *opaque)
         } while (ret < 0 && errno == EINTR);
         break;
     default:
-        ret = -1;
-        errno = EINVAL;
-        break;
+        return -EINVAL;
     }
-    w->ret = ret < 0 ? -errno : 0;
+    return ret < 0 ? -errno : 0;
+}
+
+static int pool_work(void *opaque)
+{
+    PoolWait *w = opaque;
+
+    w->ret = w->fn(w->arg);
     return 0;
 }
 
@@ -123,9 +129,9 @@ static void pool_done(void *opaque, int ret)
     aio_co_wake(w->co);
 }
 
-static ssize_t pool_run(const AioIoRequest *req)
+ssize_t block_run_in_pool(ssize_t (*fn)(void *arg), void *arg)
 {
-    PoolWait w = {.req = req, .co = qemu_coroutine_self()};
+    PoolWait w = {.fn = fn, .arg = arg, .co = qemu_coroutine_self()};
     int ret;
 
     ret = aio_thread_pool_submit(aio_co_get_context(w.co), pool_work, &w,
@@ -143,7 +149,7 @@ ssize_t block_run(const BlockNode *node, AioIoRequest *req)
     if (node->opts.aio == BLOCK_AIO_IO_URING) {
         return aio_co_io(req);
     }
-    return pool_run(req);
+    return block_run_in_pool(pool_request, req);
 }
 
 int block_run_fallocate(const BlockNode *node, int mode, int64_t offset,

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -683,6 +684,55 @@ TEST_FDMON(reads_past_the_end_of_a_file_that_shrank_read_zeroes)
     each_aio(fdmon, &s, shrink_body);
 }
 
+/* Pages of [0, @len) of the file in the page cache, or -1. */
+static long resident_pages(Job *j, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE), n = 0;
+    size_t pages = (len + (size_t)page - 1) / (size_t)page;
+    unsigned char *vec = calloc(pages, 1);
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, j->fd, 0);
+
+    if (!vec || map == MAP_FAILED || mincore(map, len, vec) < 0) {
+        n = -1;
+    } else {
+        for (size_t i = 0; i < pages; i++) {
+            n += vec[i] & 1;
+        }
+    }
+    if (map != MAP_FAILED) {
+        munmap(map, len);
+    }
+    free(vec);
+    return n;
+}
+
+/* NBD_CMD_CACHE: the range is read ahead into the page cache. */
+static void cache_body(Job *j)
+{
+    size_t len = 4 * BLK;
+    long want = (long)len / sysconf(_SC_PAGESIZE), got;
+    TestStall stall = {0};
+
+    /* Clean pages (the set-up synced them) are dropped on demand. */
+    JOB_EQ(j, posix_fadvise(j->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    got = resident_pages(j, len);
+    JOB_CHECK(j, got >= 0 && got < want);
+    JOB_EQ(j, block_co_cache(j->node, 0, (int64_t)len), 0);
+    while ((got = resident_pages(j, len)) >= 0 && got < want &&
+           !test_stalled(&stall, got)) {
+        usleep(1000);
+    }
+    JOB_EQ(j, got, want);
+    JOB_CHECK(j, node_reads(j, 0, len, 'c'));
+}
+
+TEST_FDMON(cache_reads_the_range_ahead_into_the_page_cache)
+{
+    Setup s = {.size = 4 * BLK, .fill = 'c'};
+
+    each_aio(fdmon, &s, cache_body);
+}
+
 /* ------------------------------------------------------------------------
  * Statistics and the in-flight count
  */
@@ -1072,8 +1122,8 @@ static void direct_body(Job *j)
 }
 
 /* O_DIRECT on @dir: either it works and enforces alignment, or the open
- * fails with QEMU's clear message. */
-static void direct_case(AioFdmon fdmon, const char *dir, bool must_work)
+ * fails with QEMU's clear message (which @must_refuse expects). */
+static void direct_case(AioFdmon fdmon, const char *dir, bool must_refuse)
 {
     Setup s = {.size = 4 * BLK, .cache_direct = true, .dir = dir};
     BlockNodeOptions o;
@@ -1093,10 +1143,10 @@ static void direct_case(AioFdmon fdmon, const char *dir, bool must_work)
     unlink(path);
     if (ret == 0) {
         block_node_close(node);
+        CHECK(!must_refuse);
         each_aio(fdmon, &s, direct_body);
         return;
     }
-    CHECK(!must_work);
     CHECK_EQ_INT(ret, -EINVAL);
     {
         char want[700];
@@ -1180,7 +1230,7 @@ TEST_FDMON(ramfs_no_direct_no_fallocate_all_data)
     if (!mount_ramfs()) {
         return;
     }
-    direct_case(fdmon, ramfs_dir, false);
+    direct_case(fdmon, ramfs_dir, true);
     each_aio(fdmon, &s, ramfs_body);
     umount_ramfs();
 }
