@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <iothread/coroutine.h>
@@ -107,6 +108,8 @@ struct NbdClient {
     unsigned in_flight;
     uint64_t bytes_in_flight;
     bool dead;             /* socket broken: send nothing more */
+    uint8_t *rbuf;         /* NBD_RECV_BUF bytes read ahead of the parser */
+    size_t rstart, rend;   /* its unparsed bytes: [rstart, rend) */
 
     /* Why the client was dropped (empty: it left normally); written by
      * its coroutines, read by the main thread after the hand-back. */
@@ -118,6 +121,9 @@ struct NbdClient {
  * cannot make the server buffer without bound. */
 #define NBD_MAX_IN_FLIGHT        16
 #define NBD_MAX_BYTES_IN_FLIGHT  (64u << 20)
+/* Read-ahead of the request stream: a burst of requests costs one
+ * recv(), not one per header. */
+#define NBD_RECV_BUF             (64u * 1024)
 
 /* ---- nbd-server.c (main thread) ---- */
 
@@ -150,10 +156,11 @@ void nbd_co_transmission(NbdClient *c);
 
 /* ---- nbd-sockio.c (coroutine only) ---- */
 
+/* Read what is there, waiting until something is (at most @cap bytes):
+ * the count (> 0), -EPIPE at end of stream, or -errno. */
+ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap);
 /* Read exactly @len bytes: 0, -EPIPE at end of stream, or -errno. */
 int nbd_co_read(int fd, void *buf, size_t len);
-/* Read and drop @len bytes. */
-int nbd_co_skip(int fd, uint64_t len);
 /* Write every byte of @iov (modified): 0 or -errno. */
 int nbd_co_writev(int fd, struct iovec *iov, int iovcnt);
 int nbd_co_write(int fd, const void *buf, size_t len);

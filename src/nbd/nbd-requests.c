@@ -307,6 +307,40 @@ static void request_co(void *opaque)
 
 /* ---- the receive loop ---- */
 
+/* Take @len bytes of the request stream into @buf (NULL: drop them):
+ * first what was read ahead, then, for a large payload, straight into
+ * @buf, else through the read-ahead buffer. */
+static int co_recv(NbdClient *c, void *buf, uint64_t len)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        size_t have = c->rend - c->rstart;
+        ssize_t n;
+
+        if (have > 0) {
+            size_t take = have < len ? have : (size_t)len;
+            if (p) {
+                memcpy(p, c->rbuf + c->rstart, take);
+                p += take;
+            }
+            c->rstart += take;
+            len -= take;
+            continue;
+        }
+        if (p && len >= NBD_RECV_BUF) {
+            return nbd_co_read(c->fd, p, (size_t)len);
+        }
+        n = nbd_co_recv_some(c->fd, c->rbuf, NBD_RECV_BUF);
+        if (n < 0) {
+            return (int)n;
+        }
+        c->rstart = 0;
+        c->rend = (size_t)n;
+    }
+    return 0;
+}
+
 /* Bytes a request will hold while in flight. */
 static uint64_t request_cost(const NbdRequest *r)
 {
@@ -328,7 +362,7 @@ static int co_receive_one(NbdClient *c, const NbdLimits *lim)
     while (c->in_flight >= NBD_MAX_IN_FLIGHT) {
         qemu_co_queue_wait(&c->waitq, NULL);
     }
-    if (c->dead || nbd_co_read(c->fd, hdr, sizeof(hdr)) < 0) {
+    if (c->dead || co_recv(c, hdr, sizeof(hdr)) < 0) {
         return -1;
     }
     q = calloc(1, sizeof(*q));
@@ -363,15 +397,13 @@ static int co_receive_one(NbdClient *c, const NbdLimits *lim)
                 free(q);
                 return -1;
             }
-            ret = nbd_co_skip(c->fd, q->r.len);
+            ret = co_recv(c, NULL, q->r.len);
         } else {
             q->buf = malloc(q->r.len ? q->r.len : 1);
             if (!q->buf) {
                 q->error = NBD_ENOMEM;
-                ret = nbd_co_skip(c->fd, q->r.len);
-            } else {
-                ret = nbd_co_read(c->fd, q->buf, q->r.len);
             }
+            ret = co_recv(c, q->buf, q->r.len);
         }
         if (ret < 0) {
             free(q->buf);
@@ -405,6 +437,11 @@ void nbd_co_transmission(NbdClient *c)
         .meta_alloc = c->meta_alloc,
     };
 
+    c->rbuf = malloc(NBD_RECV_BUF);
+    if (!c->rbuf) {
+        nbd_client_set_reason(c, "out of memory");
+        return;
+    }
     while (co_receive_one(c, &lim) == 0) {
         /* next request */
     }
@@ -413,4 +450,6 @@ void nbd_co_transmission(NbdClient *c)
     while (c->in_flight > 0) {
         qemu_co_queue_wait(&c->waitq, NULL);
     }
+    free(c->rbuf);
+    c->rbuf = NULL;
 }

@@ -10,16 +10,13 @@
 
 #include "nbd/nbd-internal.h"
 
-int nbd_co_read(int fd, void *buf, size_t len)
+ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap)
 {
-    uint8_t *p = buf;
-
-    while (len > 0) {
-        ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+    for (;;) {
+        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
 
         if (n > 0) {
-            p += n;
-            len -= (size_t)n;
+            return n;
         } else if (n == 0) {
             return -EPIPE;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -31,21 +28,20 @@ int nbd_co_read(int fd, void *buf, size_t len)
             return -errno;
         }
     }
-    return 0;
 }
 
-int nbd_co_skip(int fd, uint64_t len)
+int nbd_co_read(int fd, void *buf, size_t len)
 {
-    uint8_t scratch[16384];
+    uint8_t *p = buf;
 
     while (len > 0) {
-        size_t n = len < sizeof(scratch) ? (size_t)len : sizeof(scratch);
-        int ret = nbd_co_read(fd, scratch, n);
+        ssize_t n = nbd_co_recv_some(fd, p, len);
 
-        if (ret < 0) {
-            return ret;
+        if (n < 0) {
+            return (int)n;
         }
-        len -= n;
+        p += n;
+        len -= (size_t)n;
     }
     return 0;
 }
