@@ -5,12 +5,14 @@
  *
  *   nbd-test-server --socket PATH --image FILE [--max-connections N]
  *                   [--handshake-max-seconds N] [--discard-unmap]
- *                   [--main-export]
+ *                   [--main-export] [--tcp]
  *
  * Opens FILE as a block node (src/block/) and serves it on the UNIX socket PATH as
  * "disk" (writable, description "test disk") and "ro" (read-only), both
  * on an IOThread, and with --main-export also as "main" (writable) on the
- * main context.  Prints "ready" when listening.  SIGUSR1 removes "disk"
+ * main context.  With --tcp it listens on 127.0.0.1 instead, on a port of
+ * the kernel's choice that it prints as "port N".  Prints "ready" when
+ * listening.  SIGUSR1 removes "disk"
  * hard, SIGUSR2 softly (prints "removed disk" when done).  SIGTERM stops
  * the server; the exit status is 0 only if everything was torn down
  * (every client gone, no coroutine left, the node idle).
@@ -24,6 +26,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -93,6 +97,25 @@ static int listen_unix(const char *path)
     return fd;
 }
 
+static int listen_tcp(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(fd, 128) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    printf("port %u\n", ntohs(sa.sin_port));
+    return fd;
+}
+
 static int die(const char *what, const char *why)
 {
     fprintf(stderr, "nbd-test-server: %s: %s\n", what, why);
@@ -108,6 +131,7 @@ int main(int argc, char **argv)
         { "handshake-max-seconds", required_argument, NULL, 'h' },
         { "discard-unmap", no_argument, NULL, 'd' },
         { "main-export", no_argument, NULL, 'M' },
+        { "tcp", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     const char *sock = NULL;
@@ -118,7 +142,7 @@ int main(int argc, char **argv)
     Test t = { 0 };
     NbdExport *exp;
     NbdExportConfig cfg = { 0 };
-    bool main_export = false;
+    bool main_export = false, tcp = false;
     char *err = NULL;
     sigset_t set;
     int opt, lfd, ret, status = 0;
@@ -134,6 +158,7 @@ int main(int argc, char **argv)
         case 'h': sopts.handshake_max_seconds = (unsigned)atoi(optarg); break;
         case 'd': bopts.discard = BLOCK_DISCARD_UNMAP; break;
         case 'M': main_export = true; break;
+        case 't': tcp = true; break;
         default: return 2;
         }
     }
@@ -160,7 +185,7 @@ int main(int argc, char **argv)
     if (ret < 0) {
         return die("iothread_start", strerror(-ret));
     }
-    lfd = listen_unix(sock);
+    lfd = tcp ? listen_tcp() : listen_unix(sock);
     if (lfd < 0) {
         return die(sock, strerror(errno));
     }
@@ -220,6 +245,8 @@ int main(int argc, char **argv)
         /* let deferred BHs run */
     }
     aio_context_free(t.main_ctx);
-    unlink(sock);
+    if (!tcp) {
+        unlink(sock);
+    }
     return status;
 }

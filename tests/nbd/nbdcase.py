@@ -128,6 +128,9 @@ class Server:
         self.stopped = False
 
     def uri(self, export="disk"):
+        m = re.search(r"^port (\d+)$", self.output(), re.M)
+        if m:
+            return "nbd://127.0.0.1:%s/%s" % (m.group(1), export)
         return "nbd+unix:///%s?socket=%s" % (export, self.sock)
 
     def output(self):

@@ -262,5 +262,18 @@ def _(ctx):
     h.shutdown()
 
 
+@case("tcp-listener-serves-qemu-io-and-libnbd")
+def _(ctx):
+    need("qemu-io")
+    nbd = import_nbd()
+    s = ctx.server(["--tcp"])
+    check(s.uri().startswith("nbd://127.0.0.1:"), s.uri())
+    run(["qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 256k", s.uri()])
+    h = nbd.NBD()
+    h.connect_uri(s.uri())
+    check(h.pread(256 << 10, 1 << 20) == b"\x5a" * (256 << 10), "tcp read")
+    h.shutdown()
+
+
 if __name__ == "__main__":
     sys.exit(main())
