@@ -28,6 +28,10 @@ forbid "common-includes-no-other-layer" src/common \
 forbid "ctl-includes-neither-daemon-nor-event-loop" src/ctl \
     '("daemon/|<iothread/)' '<iothread/aio-stats\.h>'
 forbid "aio-includes-nothing-of-iothreadd" src/aio '"(daemon|qmp|ctl|common)/'
+# The block layer sits on the public library and src/common/ only: not
+# the loop's private headers, not liburing, nothing above it.
+forbid "block-includes-only-the-library-and-common" src/block \
+    '("(daemon|qmp|nbd|ctl|aio)/|<liburing)'
 
 if [ ! -x "$B/iothreadctl" ]; then
     echo "not ok - iothreadctl-links-jansson-and-libc-only: no $B/iothreadctl"

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Where a node's system calls run, from the calling coroutine:
+ *  - aio=io_uring: the context's I/O engine (aio_co_io()), which uses the
+ *    thread's io_uring, or the thread pool when the context has no ring;
+ *  - aio=threads: the context's thread pool, always.  The engine has no
+ *    way to be told "use the pool for this one", so this file submits the
+ *    work itself: a worker makes the call, the pool's completion (home
+ *    thread, outside any coroutine) stores nothing more and wakes the
+ *    coroutine, which reads the result.  The pool's lock orders the
+ *    worker's store of the result before the completion runs.
+ *
+ * The pool's worker completes transfers as the engine does: it continues
+ * a short read or write until everything is done, an error occurs or a
+ * read meets end of file, and retries EINTR.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <iothread/coroutine.h>
+#include <iothread/thread-pool.h>
+
+#include "block/block-internal.h"
+
+typedef struct PoolWait {
+    const AioIoRequest *req;
+    Coroutine *co;
+    ssize_t ret; /* written by the worker, read after the completion */
+} PoolWait;
+
+static ssize_t rw_once(const AioIoRequest *req, const struct iovec *iov,
+                       int iovcnt, int64_t offset)
+{
+    ssize_t n;
+
+    do {
+        n = req->op == AIO_IO_READV
+                ? preadv(req->fd, iov, iovcnt, offset)
+                : pwritev2(req->fd, iov, iovcnt, offset,
+                           req->flags & AIO_IO_FUA ? RWF_DSYNC : 0);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* A read or write: one vectored call, then, only after a short transfer,
+ * the rest element by element. */
+static ssize_t pool_rw(const AioIoRequest *req)
+{
+    ssize_t n = rw_once(req, req->iov, req->iovcnt, req->offset);
+    int64_t done;
+
+    if (n <= 0) {
+        return n == 0 && req->op == AIO_IO_WRITEV &&
+                       block_iov_size(req->iov, req->iovcnt) > 0
+                   ? -EIO
+                   : n;
+    }
+    done = n;
+    for (int i = 0; i < req->iovcnt; i++) {
+        size_t len = req->iov[i].iov_len;
+
+        if ((size_t)n >= len) {
+            n -= (ssize_t)len; /* this element was transferred whole */
+            continue;
+        }
+        while ((size_t)n < len) {
+            struct iovec rest = {(char *)req->iov[i].iov_base + n,
+                                 len - (size_t)n};
+            ssize_t m = rw_once(req, &rest, 1, req->offset + done);
+
+            if (m < 0) {
+                return m;
+            }
+            if (m == 0) {
+                /* End of file for a read; a write that makes no
+                 * progress would spin. */
+                return req->op == AIO_IO_READV ? done : -EIO;
+            }
+            n += m;
+            done += m;
+        }
+        n = 0;
+    }
+    return done;
+}
+
+static int pool_work(void *opaque)
+{
+    PoolWait *w = opaque;
+    const AioIoRequest *req = w->req;
+    int ret;
+
+    switch (req->op) {
+    case AIO_IO_READV:
+    case AIO_IO_WRITEV:
+        w->ret = pool_rw(req);
+        return 0;
+    case AIO_IO_FDATASYNC:
+        ret = fdatasync(req->fd);
+        break;
+    case AIO_IO_FALLOCATE:
+        do {
+            ret = fallocate(req->fd, req->mode, req->offset, req->len);
+        } while (ret < 0 && errno == EINTR);
+        break;
+    default:
+        ret = -1;
+        errno = EINVAL;
+        break;
+    }
+    w->ret = ret < 0 ? -errno : 0;
+    return 0;
+}
+
+static void pool_done(void *opaque, int ret)
+{
+    PoolWait *w = opaque;
+
+    if (ret < 0) {
+        w->ret = ret; /* -ECANCELED: the work never ran */
+    }
+    aio_co_wake(w->co);
+}
+
+static ssize_t pool_run(const AioIoRequest *req)
+{
+    PoolWait w = {.req = req, .co = qemu_coroutine_self()};
+    int ret;
+
+    ret = aio_thread_pool_submit(aio_co_get_context(w.co), pool_work, &w,
+                                 pool_done, &w, NULL);
+    if (ret < 0) {
+        return ret;
+    }
+    qemu_coroutine_yield();
+    return w.ret;
+}
+
+ssize_t block_run(const BlockNode *node, AioIoRequest *req)
+{
+    req->fd = node->fd;
+    if (node->opts.aio == BLOCK_AIO_IO_URING) {
+        return aio_co_io(req);
+    }
+    return pool_run(req);
+}
+
+int block_run_fallocate(const BlockNode *node, int mode, int64_t offset,
+                        int64_t len)
+{
+    AioIoRequest req = {.op = AIO_IO_FALLOCATE, .mode = mode,
+                        .offset = offset, .len = len};
+
+    return (int)block_run(node, &req);
+}
+
+int block_run_fdatasync(const BlockNode *node)
+{
+    AioIoRequest req = {.op = AIO_IO_FDATASYNC};
+
+    return (int)block_run(node, &req);
+}
