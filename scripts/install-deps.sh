@@ -17,6 +17,7 @@ PACKAGES=(
     clang libclang-rt-14-dev  # sanitizers and libFuzzer
     qemu-system-common   # qemu-storage-daemon: QMP behaviour to compare with
     libglib2.0-dev       # test-only: tests/test-gsource.c (mk/gsource.mk)
+    qemu-utils libnbd-bin python3-libnbd fio  # NBD clients of the tests
 )
 
 [ "${IOTHREADD_SKIP_DEPS:-0}" = 1 ] && exit 0
