@@ -1,23 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The options of qemu-storage-daemon's block objects, checked in one
- * place whatever their source (QMP, --blockdev / --nbd-server / --export,
- * the config file, the state file):
- *
- *  - blockdev: BlockdevOptions with driver "file" (BlockdevOptionsFile):
- *    driver, node-name, filename, aio (threads|io_uring), cache.direct,
- *    cache.no-flush, read-only, auto-read-only, discard (ignore|unmap),
- *    detect-zeroes (off|on|unmap);
- *  - nbd-server: NbdServerOptions: addr (a flat SocketAddress: type unix
- *    with path, or type inet with host and port), max-connections,
- *    handshake-max-seconds;
- *  - export: BlockExportOptions with type "nbd": id, node-name, name,
- *    description, writable, writethrough, iothread, fixed-iothread.
- *
- * Each *_spec_check() returns the typed JSON object that is then the
- * object's canonical form (what the state file keeps and what the
- * *_from_spec() readers turn into C structures).  Library-style: never
- * prints, never exits.  Thread-safe.
+ * The daemon's readers of the block objects' checked specs (see
+ * common/block-schema.h): C structures of the block layer and the NBD
+ * server, with QEMU's defaults filled in.  Pointers point into the spec
+ * and are valid as long as it is.
  */
 #ifndef IOTHREADD_BLOCK_OPTS_H
 #define IOTHREADD_BLOCK_OPTS_H
@@ -27,44 +13,13 @@
 #include <jansson.h>
 
 #include "block/block-node.h"
+#include "common/block-schema.h"
 #include "nbd/nbd-server.h"
 
-typedef enum BlockObjKind {
-    BLOCK_OBJ_BLOCKDEV,
-    BLOCK_OBJ_NBD_SERVER,
-    BLOCK_OBJ_EXPORT,
-} BlockObjKind;
-
-/* QEMU's node-name rule: as an id (a letter, then letters, digits, '-',
- * '.', '_'), shorter than 32 bytes. */
-#define BLOCK_NODE_NAME_MAX 32
-
-/*
- * block_spec_check: check @in (from QMP or a file: JSON types; with
- * @keyval: strings as keyval_parse() makes them) as a @kind.  Returns 0
- * and the typed object in *@spec, or -errno with *@errp (QEMU's texts,
- * see opt-schema.h, plus "Invalid node-name: 'x'", "Node name too long",
- * "'node-name' must be specified for the root node", "Invalid block
- * export id", "Parameter 'addr.path' is missing", ...).
- */
-int block_spec_check(BlockObjKind kind, json_t *in, bool keyval,
-                     json_t **spec, char **errp);
-
-/*
- * block_opt_parse: a command-line option's argument: JSON when it starts
- * with '{', else keyval (the implied first key is "driver" for
- * --blockdev and "type" for --export, as in qemu-storage-daemon), then
- * block_spec_check().  Same contract.
- */
-int block_opt_parse(BlockObjKind kind, const char *arg, json_t **spec,
-                    char **errp);
-
-/* The readers of a checked spec: pointers into @spec, valid as long as
- * it is. */
 void blockdev_from_spec(json_t *spec, BlockNodeOptions *opts);
 void nbd_server_from_spec(json_t *spec, NbdServerOptions *opts);
 
-/* An export's settings, with QEMU's defaults filled in. */
+/* An export's settings. */
 typedef struct ExportSpec {
     const char *id;
     const char *node_name;
@@ -75,28 +30,5 @@ typedef struct ExportSpec {
     bool fixed_iothread;
 } ExportSpec;
 void export_from_spec(json_t *spec, ExportSpec *es);
-
-/*
- * The block objects of a file (the config file, the state file) or of the
- * command line, as one object: {"blockdevs": [SPEC...], "nbd-server": SPEC,
- * "exports": [SPEC...]}, every member optional.
- *
- * block_specs_new: an empty one.  block_specs_add: check @in as a @kind
- * (block_spec_check(), @keyval as there) and append it (or set it, for
- * the server: a second one is "NBD server already running").
- * block_specs_check: check every member of a file's @in (JSON types; keys
- * other than the three are the caller's); a new object in *@out.  0 or
- * -errno with *@errp, which names the member ("exports[1]: ...").
- */
-json_t *block_specs_new(void);
-int block_specs_add(json_t *specs, BlockObjKind kind, json_t *in,
-                    bool keyval, char **errp);
-int block_specs_check(json_t *in, json_t **out, char **errp);
-
-/* The member of a block-specs object for @kind. */
-const char *block_specs_key(BlockObjKind kind);
-
-/* The string member @key of @spec (NULL when absent). */
-const char *spec_str(json_t *spec, const char *key);
 
 #endif /* IOTHREADD_BLOCK_OPTS_H */

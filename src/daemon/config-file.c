@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/block-opts.h"
+#include "common/block-schema.h"
 #include "daemon/config-file.h"
 #include "common/error.h"
 #include "daemon/json-pos.h"

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -401,6 +402,69 @@ def t_commands(ctx):
               "query-blockstats", "nbd-server-start", "nbd-server-stop",
               "block-export-add", "block-export-del", "query-block-exports"):
         check(n in names, "%s not in query-commands" % n)
+
+
+def ctl(d, *args):
+    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
+    binary = os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
+                          "iothreadctl")
+    p = subprocess.run([binary, "-s", d.sock] + list(args),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def ctl_ok(d, *args):
+    st, out, errout = ctl(d, *args)
+    check(st == 0, "iothreadctl %s: %d %r" % (" ".join(args), st, errout))
+    return out
+
+
+@case("iothreadctl-blockdev-nbd-export-verbs")
+def t_ctl(ctx):
+    img = image(ctx)
+    sock = ctx.path("nbd.sock")
+    d = ctx.daemon(["--object", "iothread,id=io0"])
+    ctl_ok(d, "blockdev", "add", "file,node-name=f0,filename=%s" % img)
+    ctl_ok(d, "blockdev", "add", json.dumps({
+        "driver": "file", "node-name": "f1", "filename": img,
+        "read-only": True}))
+    out = ctl_ok(d, "blockdev", "list")
+    check(out.splitlines()[0].split() == ["NODE", "SIZE", "RO", "DIRECT",
+                                          "DETECT-ZEROES", "FILE"] and
+          out.splitlines()[1].split()[:3] == ["f0", str(SIZE), "no"] and
+          out.splitlines()[2].split()[:3] == ["f1", str(SIZE), "yes"],
+          "blockdev list:\n%s" % out)
+    ctl_ok(d, "nbd", "start", "addr.type=unix,addr.path=%s" % sock)
+    check(os.path.exists(sock), "nbd start made no socket")
+    ctl_ok(d, "export", "add", "nbd,id=e0,node-name=f0,writable=on,"
+           "iothread=io0")
+    got = json.loads(ctl_ok(d, "--json", "export", "list"))
+    check(len(got) == 1 and got[0]["id"] == "e0" and
+          got[0]["iothread"] == "io0" and got[0]["clients"] == 0 and
+          set(got[0]["rates"]) == {"rd_operations", "wr_operations",
+                                   "rd_bytes", "wr_bytes"},
+          "export list --json: %s" % got)
+    row = ctl_ok(d, "export", "list", "--no-legend").split()
+    check(row[:5] == ["e0", "f0", "f0", "io0", "0"] and row[-1] == "serving",
+          "export list row %s" % row)
+    for args, code, msg in (
+            (["blockdev", "del", "f0"], 1, "error: Node f0 is in use"),
+            (["export", "add", "nbd,id=e1"], 2,
+             "error: Parameter 'node-name' is missing"),
+            (["export", "del", "e0", "gently"], 2,
+             "error: invalid mode 'gently': expected safe or hard"),
+            (["nbd", "start", "addr.type=unix"], 2,
+             "error: Parameter 'addr.path' is missing"),
+            (["blockdev", "frob"], 2, "error: usage: iothreadctl blockdev")):
+        st, out, errout = ctl(d, *args)
+        check(st == code and errout.startswith(msg),
+              "iothreadctl %s: %d %r" % (" ".join(args), st, errout))
+    ctl_ok(d, "export", "del", "e0", "hard")
+    ctl_ok(d, "nbd", "stop")
+    ctl_ok(d, "blockdev", "del", "f0")
+    check(ctl_ok(d, "--json", "export", "list").strip() == "[]",
+          "exports left")
 
 
 if __name__ == "__main__":

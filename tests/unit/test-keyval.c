@@ -11,6 +11,7 @@
 #include "../harness.h"
 
 #include "common/keyval.h"
+#include "common/block-schema.h"
 #include "daemon/block-opts.h"
 
 /* keyval_parse(@arg) must give the JSON @want, or fail with @err. */

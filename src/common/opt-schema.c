@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "daemon/opt-schema.h"
+#include "common/opt-schema.h"
 
 /* The full name of member @name under @prefix ("" at the top). */
 static void full_name(char *buf, size_t size, const char *prefix,
