@@ -467,5 +467,40 @@ def t_ctl(ctx):
           "exports left")
 
 
+def complete(words):
+    """COMPREPLY of completion/iothreadctl.bash for the line @words."""
+    script = ('source completion/iothreadctl.bash\n'
+              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
+              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
+              % (" ".join("'%s'" % w for w in words), len(words) - 1))
+    build = os.path.abspath(os.environ.get("IOTHREADD_BUILD", "build"))
+    env = dict(os.environ, PATH=build + ":" + os.environ["PATH"])
+    p = subprocess.run(["bash", "-c", script], capture_output=True,
+                       text=True, env=env, timeout=30)
+    return set(p.stdout.split())
+
+
+@case("bash-completion-of-the-block-verbs")
+def t_completion(ctx):
+    img = image(ctx)
+    d = ctx.daemon([
+        "--blockdev", "driver=file,node-name=f0,filename=%s" % img,
+        "--blockdev", "driver=file,node-name=f1,filename=%s" % img,
+        "--nbd-server", "addr.type=unix,addr.path=%s" % ctx.path("nbd.sock"),
+        "--export", "type=nbd,id=e0,node-name=f0"])
+    s = ["iothreadctl", "-s", d.sock]
+    check({"blockdev", "nbd", "export"} <= complete(["iothreadctl", ""]),
+          "verbs")
+    check(complete(s + ["blockdev", ""]) == {"add", "list", "del"},
+          "blockdev sub-verbs")
+    check(complete(s + ["nbd", ""]) == {"start", "stop"}, "nbd sub-verbs")
+    got = complete(s + ["blockdev", "del", ""])
+    check(got == {"f0", "f1"}, "node names: %r" % got)
+    got = complete(s + ["export", "del", ""])
+    check(got == {"e0"}, "export ids: %r" % got)
+    check(complete(s + ["export", "del", "e0", ""]) == {"safe", "hard"},
+          "modes")
+
+
 if __name__ == "__main__":
     sys.exit(main())
