@@ -11,43 +11,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "daemon/block-objects.h"
+#include "daemon/block-objects-internal.h"
 #include "daemon/log.h"
-
-typedef struct Blockdev {
-    json_t *spec;
-    BlockNode *node;
-    ObjectOrigin origin;
-    unsigned users; /* exports serving it */
-    struct Blockdev *next;
-} Blockdev;
-
-typedef struct Export {
-    BlockObjects *owner;
-    json_t *spec;
-    ExportSpec es;          /* pointers into spec */
-    char *holder;           /* "block export ID": how it holds */
-    NbdExport *exp;         /* NULL once the NBD server freed it */
-    Blockdev *bdev;         /* held */
-    IOThreadObject *iothread; /* held, or NULL: the main context */
-    ObjectOrigin origin;
-    bool shutting_down;
-    struct Export *next;
-} Export;
-
-struct BlockObjects {
-    AioContext *main_ctx;
-    Registry *registry;
-    BlockObjEventFn *event;
-    void *opaque;
-    SocketOptions socket_opts;
-    Blockdev *nodes;
-    Export *exports;
-    NbdServer *server;
-    json_t *server_spec;      /* while the server runs */
-    ObjectOrigin server_origin;
-    char *server_socket_path; /* a UNIX socket we created, to unlink */
-};
 
 BlockObjects *bobj_new(AioContext *main_ctx, Registry *registry,
                        BlockObjEventFn *event, void *opaque)
@@ -70,14 +35,14 @@ void bobj_set_socket_options(BlockObjects *b, const SocketOptions *so)
     b->socket_opts = *so;
 }
 
-static void changed(BlockObjects *b)
+void bobj_changed(BlockObjects *b)
 {
     b->event(b->opaque, "BLOCK_OBJECTS_CHANGED", NULL);
 }
 
 /* ---- block nodes ---- */
 
-static Blockdev *find_node(BlockObjects *b, const char *name)
+Blockdev *bobj_find_node(BlockObjects *b, const char *name)
 {
     for (Blockdev *n = b->nodes; n; n = n->next) {
         if (strcmp(block_node_name(n->node), name) == 0) {
@@ -96,7 +61,7 @@ int bobj_blockdev_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
 
     *errp = NULL;
     blockdev_from_spec(spec, &opts);
-    if (find_node(b, opts.node_name)) {
+    if (bobj_find_node(b, opts.node_name)) {
         return error_fail(errp, -EEXIST, "Duplicate nodes with "
                           "node-name='%s'", opts.node_name);
     }
@@ -115,7 +80,7 @@ int bobj_blockdev_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
     }
     *tail = n;
     log_info("block node %s opened: %s", opts.node_name, opts.filename);
-    changed(b);
+    bobj_changed(b);
     return 0;
 }
 
@@ -142,13 +107,24 @@ int bobj_blockdev_del(BlockObjects *b, const char *node_name, char **errp)
     block_node_close(n->node);
     json_decref(n->spec);
     free(n);
-    changed(b);
+    bobj_changed(b);
     return 0;
+}
+
+void bobj_node_doom(BlockObjects *b, Blockdev *n)
+{
+    char *err = NULL;
+
+    n->doomed = true;
+    if (!n->users) {
+        bobj_blockdev_del(b, block_node_name(n->node), &err);
+        free(err);
+    }
 }
 
 /* ---- exports ---- */
 
-static Export *find_export(BlockObjects *b, const char *id)
+Export *bobj_find_export(BlockObjects *b, const char *id)
 {
     for (Export *e = b->exports; e; e = e->next) {
         if (strcmp(e->es.id, id) == 0) {
@@ -175,12 +151,15 @@ static void export_gone(BlockObjects *b, Export *e)
     }
     e->bdev->users--;
     log_info("export %s deleted", e->es.id);
+    if (e->bdev->doomed && !e->bdev->users) {
+        bobj_node_doom(b, e->bdev);
+    }
     json_decref(e->spec);
     free(e->holder);
     free(e);
     /* Saved before announced: whoever hears the event finds the state
      * file up to date. */
-    changed(b);
+    bobj_changed(b);
     b->event(b->opaque, "BLOCK_EXPORT_DELETED", data);
 }
 
@@ -211,12 +190,12 @@ int bobj_export_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
         return error_fail(errp, -ENOMEM, "Out of memory");
     }
     /* blk_exp_add()'s checks, in its order. */
-    if (find_export(b, e->es.id)) {
+    if (bobj_find_export(b, e->es.id)) {
         ret = error_fail(errp, -EEXIST, "Block export id '%s' is already in "
                          "use", e->es.id);
         goto fail;
     }
-    n = find_node(b, e->es.node_name);
+    n = bobj_find_node(b, e->es.node_name);
     if (!n) {
         ret = error_fail(errp, -ENODEV, "Cannot find device='' nor "
                          "node-name='%s'", e->es.node_name);
@@ -274,7 +253,7 @@ int bobj_export_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
     *tail = e;
     log_info("export %s: node %s as '%s'%s%s", e->es.id, e->es.node_name,
              e->es.name, io ? " on iothread " : "", io ? e->es.iothread : "");
-    changed(b);
+    bobj_changed(b);
     return 0;
 
 fail:
@@ -285,7 +264,7 @@ fail:
 
 int bobj_export_del(BlockObjects *b, const char *id, bool hard, char **errp)
 {
-    Export *e = find_export(b, id);
+    Export *e = bobj_find_export(b, id);
 
     *errp = NULL;
     if (!e) {
@@ -389,7 +368,7 @@ int bobj_nbd_start(BlockObjects *b, json_t *spec, ObjectOrigin origin,
     log_info("NBD server listening on %s%s%s",
              is_unix ? spec_str(addr, "path") : spec_str(addr, "host"),
              is_unix ? "" : ":", is_unix ? "" : spec_str(addr, "port"));
-    changed(b);
+    bobj_changed(b);
     return 0;
 }
 
@@ -409,7 +388,7 @@ static void server_stopped(void *opaque)
         export_gone(b, b->exports);
     }
     log_info("NBD server stopped");
-    changed(b);
+    bobj_changed(b);
     if (r->done) {
         r->done(r->opaque);
     }
@@ -601,7 +580,8 @@ int bobj_create_all(BlockObjects *b, json_t *specs, ObjectOrigin origin,
 
     *errp = NULL;
     json_array_foreach(json_object_get(specs, "blockdevs"), i, spec) {
-        if (skip_existing && find_node(b, spec_str(spec, "node-name"))) {
+        if (skip_existing &&
+            bobj_find_node(b, spec_str(spec, "node-name"))) {
             continue;
         }
         ret = bobj_blockdev_add(b, spec, origin, &err);
@@ -619,7 +599,7 @@ int bobj_create_all(BlockObjects *b, json_t *specs, ObjectOrigin origin,
         }
     }
     json_array_foreach(json_object_get(specs, "exports"), i, spec) {
-        if (skip_existing && find_export(b, spec_str(spec, "id"))) {
+        if (skip_existing && bobj_find_export(b, spec_str(spec, "id"))) {
             continue;
         }
         ret = bobj_export_add(b, spec, origin, &err);

@@ -102,4 +102,21 @@ json_t *bobj_specs(BlockObjects *b, unsigned origins);
 int bobj_create_all(BlockObjects *b, json_t *specs, ObjectOrigin origin,
                     bool skip_existing, char **errp);
 
+/*
+ * Reload (block-reload.c): make the objects the config file made match
+ * @want (a checked block-specs object, see block_specs_check(); may be
+ * empty), in three steps that reload.c interleaves with the iothreads':
+ *  - bobj_reload_check: everything that could fail later, checked first:
+ *    0 or -errno with *@errp; nothing changes;
+ *  - bobj_reload_create: create what is missing (nodes, then the server,
+ *    then exports); on failure removes what it created and returns
+ *    -errno with *@errp naming the object;
+ *  - bobj_reload_delete: delete the objects from the file that it no
+ *    longer names (exports first; a node is closed once its exports are
+ *    gone); cannot fail.
+ */
+int bobj_reload_check(BlockObjects *b, json_t *want, char **errp);
+int bobj_reload_create(BlockObjects *b, json_t *want, char **errp);
+void bobj_reload_delete(BlockObjects *b, json_t *want);
+
 #endif /* IOTHREADD_BLOCK_OBJECTS_H */

@@ -404,6 +404,125 @@ def t_commands(ctx):
         check(n in names, "%s not in query-commands" % n)
 
 
+def snapshot(c):
+    return (sorted(nodes(c)), exports(c),
+            sorted(t["id"] for t in expect_return(c.cmd("query-iothreads"))))
+
+
+@case("reload-creates-and-deletes-block-objects")
+def t_reload(ctx):
+    img = image(ctx)
+    sock = ctx.path("nbd.sock")
+    base = {"iothreads": [{"id": "io0"}],
+            "blockdevs": [{"driver": "file", "node-name": "f0",
+                           "filename": img}],
+            "nbd-server": {"addr": {"type": "unix", "path": sock}},
+            "exports": [{"type": "nbd", "id": "e0", "node-name": "f0",
+                         "iothread": "io0"}]}
+    cfg = ctx.write("cfg.json", json.dumps(base))
+    d = ctx.daemon(["--config", cfg])
+    c = d.client()
+    # the user's objects: left alone by every reload
+    c.cmd_ok("blockdev-add", {"driver": "file", "node-name": "mine",
+                              "filename": img})
+    c.cmd_ok("block-export-add", {"type": "nbd", "id": "m0",
+                                  "node-name": "mine"})
+    more = json.loads(json.dumps(base))
+    more["blockdevs"].append({"driver": "file", "node-name": "f1",
+                              "filename": img, "read-only": True})
+    more["exports"].append({"type": "nbd", "id": "e1", "node-name": "f1"})
+    ctx.write("cfg.json", json.dumps(more))
+    c.cmd_ok("reload")
+    check(sorted(nodes(c)) == ["f0", "f1", "mine"] and
+          sorted(exports(c)) == ["e0", "e1", "m0"],
+          "after adding: %s" % brief(snapshot(c)))
+    # remove e0 and f0: the export goes, then the node; io0 stays
+    less = json.loads(json.dumps(more))
+    less["blockdevs"] = less["blockdevs"][1:]
+    less["exports"] = less["exports"][1:]
+    ctx.write("cfg.json", json.dumps(less))
+    c.cmd_ok("reload")
+    check(c.wait_event("BLOCK_EXPORT_DELETED")["data"] == {"id": "e0"},
+          "deleted event")
+    check(wait_for(lambda: sorted(nodes(c)) == ["f1", "mine"]),
+          "after removing: %s" % brief(snapshot(c)))
+    check(sorted(exports(c)) == ["e1", "m0"], "exports %s" % exports(c))
+    # no block objects at all: the server stays, since m0 (the user's)
+    # uses it, so this is refused and changes nothing
+    ctx.write("cfg.json", json.dumps({"iothreads": [{"id": "io0"}]}))
+    before = snapshot(c)
+    expect_error(c.cmd("reload"), "GenericError",
+                 "nbd-server: cannot stop while export 'm0' uses it")
+    check(snapshot(c) == before, "a refused reload changed things")
+    c.cmd_ok("block-export-del", {"id": "m0"})
+    c.wait_event("BLOCK_EXPORT_DELETED")
+    c.cmd_ok("reload")
+    c.wait_event("BLOCK_EXPORT_DELETED")
+    check(wait_for(lambda: sorted(nodes(c)) == ["mine"]),
+          "nodes %s" % sorted(nodes(c)))
+    expect_error(c.cmd("block-export-add", {
+        "type": "nbd", "id": "x", "node-name": "mine"}), "GenericError",
+        "NBD server not running")
+
+
+@case("reload-block-objects-all-or-nothing")
+def t_reload_refusals(ctx):
+    img = image(ctx)
+    base = {"iothreads": [{"id": "io0"}],
+            "blockdevs": [{"driver": "file", "node-name": "f0",
+                           "filename": img}],
+            "nbd-server": {"addr": {"type": "unix",
+                                    "path": ctx.path("nbd.sock")}},
+            "exports": [{"type": "nbd", "id": "e0", "node-name": "f0"}]}
+    cfg = ctx.write("cfg.json", json.dumps(base))
+    d = ctx.daemon(["--config", cfg])
+    c = d.client()
+    before = snapshot(c)
+
+    def refused(doc, desc):
+        ctx.write("cfg.json", json.dumps(doc))
+        expect_error(c.cmd("reload"), "GenericError", desc, what=desc)
+        check(snapshot(c) == before, "%r changed things: %s"
+              % (desc, brief(snapshot(c))))
+
+    # a new iothread and node, then an export that cannot be made: the
+    # iothread and the node made on the way are removed again
+    bad = json.loads(json.dumps(base))
+    bad["iothreads"].append({"id": "io9"})
+    bad["blockdevs"].append({"driver": "file", "node-name": "f9",
+                             "filename": img})
+    bad["blockdevs"].append({"driver": "file", "node-name": "f8",
+                             "filename": ctx.path("missing")})
+    refused(bad, "f8: Could not open '%s': No such file or directory"
+            % ctx.path("missing"))
+    bad = json.loads(json.dumps(base))
+    bad["iothreads"].append({"id": "io9"})
+    bad["exports"].append({"type": "nbd", "id": "e9", "node-name": "f0",
+                           "iothread": "nope"})
+    refused(bad, 'e9: iothread "nope" not found')
+    changed = json.loads(json.dumps(base))
+    changed["blockdevs"][0]["read-only"] = True
+    refused(changed, "blockdev 'f0': its settings cannot change while it "
+            "exists; remove it, reload, then add it back")
+    changed = json.loads(json.dumps(base))
+    changed["exports"][0]["writable"] = True
+    refused(changed, "export 'e0': its settings cannot change while it "
+            "exists; remove it, reload, then add it back")
+    changed = json.loads(json.dumps(base))
+    changed["nbd-server"]["max-connections"] = 1
+    refused(changed, "nbd-server: its settings cannot change while it "
+            "runs; remove it, reload, then add it back")
+    nodeonly = json.loads(json.dumps(base))
+    nodeonly["blockdevs"] = []
+    refused(nodeonly, "Node f0 is in use")
+    refused(dict(base, exports=[{"type": "nbd", "id": "e0"}]),
+            "%s: exports[0]: Parameter 'node-name' is missing"
+            % ctx.path("cfg.json"))
+    ctx.write("cfg.json", json.dumps(base))
+    c.cmd_ok("reload")
+    check(snapshot(c) == before, "an unchanged file changed things")
+
+
 def ctl(d, *args):
     """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
     binary = os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),

@@ -239,6 +239,33 @@ def t_fua_kill(ctx):
     h2.shutdown()
 
 
+@case("reload-keeps-an-export-with-a-client")
+def t_reload_client(ctx):
+    import json
+    nbd = import_nbd()
+    img = ctx.path("disk.img")
+    with open(img, "wb") as f:
+        f.truncate(SIZE)
+    sock = ctx.path("nbd.sock")
+    full = {"blockdevs": [{"driver": "file", "node-name": "f0",
+                           "filename": img}],
+            "nbd-server": {"addr": {"type": "unix", "path": sock}},
+            "exports": [{"type": "nbd", "id": "e0", "node-name": "f0"}]}
+    cfg = ctx.write("cfg.json", json.dumps(full))
+    d = ctx.daemon(["--config", cfg])
+    c = d.client()
+    h = nbd.NBD()
+    h.connect_uri("nbd+unix:///f0?socket=%s" % sock)
+    ctx.write("cfg.json", json.dumps(dict(full, exports=[])))
+    expect_error(c.cmd("reload"), "GenericError", "export 'e0' still in use")
+    check(h.pread(512, 0) == b"\0" * 512, "the client lost its export")
+    h.shutdown()
+    check(wait_for(lambda: expect_return(c.cmd("query-block-exports"))[0]
+                   ["clients"] == 0), "client still counted")
+    c.cmd_ok("reload")
+    c.wait_event("BLOCK_EXPORT_DELETED")
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
