@@ -169,9 +169,21 @@ int block_co_flush(BlockNode *node)
     return ret;
 }
 
+typedef struct CacheArgs {
+    int fd;
+    int64_t offset, bytes;
+} CacheArgs;
+
+static ssize_t fadvise_willneed(void *opaque)
+{
+    const CacheArgs *a = opaque;
+
+    return -posix_fadvise(a->fd, a->offset, a->bytes, POSIX_FADV_WILLNEED);
+}
+
 int block_co_cache(BlockNode *node, int64_t offset, int64_t bytes)
 {
-    int ret;
+    CacheArgs args = {node->fd, offset, bytes};
 
     if (offset < 0 || bytes < 0 || offset > node->size ||
         bytes > node->size - offset) {
@@ -180,6 +192,7 @@ int block_co_cache(BlockNode *node, int64_t offset, int64_t bytes)
     if (node->opts.cache_direct || !bytes) {
         return 0; /* no page cache to fill */
     }
-    ret = posix_fadvise(node->fd, offset, bytes, POSIX_FADV_WILLNEED);
-    return -ret;
+    /* WILLNEED starts the reads before it returns, which may block:
+     * not on the loop's thread. */
+    return (int)block_run_in_pool(fadvise_willneed, &args);
 }

@@ -296,8 +296,10 @@ uint32_t block_node_request_alignment(const BlockNode *node)
 
 bool block_node_can_fast_zero(const BlockNode *node)
 {
-    return BLOCK_LOAD(&node->has_zero_range) ||
-           BLOCK_LOAD(&node->has_punch_hole);
+    /* Optimistic until the file system has refused both; never on a
+     * block device (see block-zero.c). */
+    return !node->is_block_device && (BLOCK_LOAD(&node->has_zero_range) ||
+                                      BLOCK_LOAD(&node->has_punch_hole));
 }
 
 unsigned block_node_in_flight(const BlockNode *node)

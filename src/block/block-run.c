@@ -24,7 +24,8 @@
 #include "block/block-internal.h"
 
 typedef struct PoolWait {
-    const AioIoRequest *req;
+    ssize_t (*fn)(void *arg);
+    void *arg;
     Coroutine *co;
     ssize_t ret; /* written by the worker, read after the completion */
 } PoolWait;
@@ -85,17 +86,16 @@ static ssize_t pool_rw(const AioIoRequest *req)
     return done;
 }
 
-static int pool_work(void *opaque)
+/* The system call of @opaque, an AioIoRequest, on a worker. */
+static ssize_t pool_request(void *opaque)
 {
-    PoolWait *w = opaque;
-    const AioIoRequest *req = w->req;
+    const AioIoRequest *req = opaque;
     int ret;
 
     switch (req->op) {
     case AIO_IO_READV:
     case AIO_IO_WRITEV:
-        w->ret = pool_rw(req);
-        return 0;
+        return pool_rw(req);
     case AIO_IO_FDATASYNC:
         ret = fdatasync(req->fd);
         break;
@@ -105,11 +105,16 @@ static int pool_work(void *opaque)
         } while (ret < 0 && errno == EINTR);
         break;
     default:
-        ret = -1;
-        errno = EINVAL;
-        break;
+        return -EINVAL;
     }
-    w->ret = ret < 0 ? -errno : 0;
+    return ret < 0 ? -errno : 0;
+}
+
+static int pool_work(void *opaque)
+{
+    PoolWait *w = opaque;
+
+    w->ret = w->fn(w->arg);
     return 0;
 }
 
@@ -123,9 +128,9 @@ static void pool_done(void *opaque, int ret)
     aio_co_wake(w->co);
 }
 
-static ssize_t pool_run(const AioIoRequest *req)
+ssize_t block_run_in_pool(ssize_t (*fn)(void *arg), void *arg)
 {
-    PoolWait w = {.req = req, .co = qemu_coroutine_self()};
+    PoolWait w = {.fn = fn, .arg = arg, .co = qemu_coroutine_self()};
     int ret;
 
     ret = aio_thread_pool_submit(aio_co_get_context(w.co), pool_work, &w,
@@ -143,7 +148,7 @@ ssize_t block_run(const BlockNode *node, AioIoRequest *req)
     if (node->opts.aio == BLOCK_AIO_IO_URING) {
         return aio_co_io(req);
     }
-    return pool_run(req);
+    return block_run_in_pool(pool_request, req);
 }
 
 int block_run_fallocate(const BlockNode *node, int mode, int64_t offset,

@@ -8,7 +8,8 @@
  *    has discard=unmap, else zeroes the range in place (ZERO_RANGE, or
  *    a hole punched and allocated again), else, unless the caller asked
  *    for no fallback (NBD FAST_ZERO), writes zero buffers, at most
- *    ZERO_CHUNK bytes per request.
+ *    ZERO_CHUNK bytes per request.  On a block device, "no fallback" is
+ *    always -ENOTSUP, as in QEMU: the kernel may itself write zeroes.
  * What the file system does not support (EOPNOTSUPP) is remembered in the
  * node, so it is asked once.
  */
@@ -111,6 +112,11 @@ int block_zero_range(BlockNode *node, int64_t offset, int64_t bytes,
 
     if (!bytes) {
         return 0;
+    }
+    if (node->is_block_device && (flags & BLOCK_REQ_NO_FALLBACK)) {
+        /* As QEMU: a device's fallocate() may write zeroes itself, as
+         * slowly as we would; nothing promises it is fast. */
+        return -ENOTSUP;
     }
     if (can_fallocate && (flags & BLOCK_REQ_MAY_UNMAP) &&
         node->opts.discard == BLOCK_DISCARD_UNMAP) {

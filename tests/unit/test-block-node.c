@@ -18,9 +18,11 @@
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +56,7 @@ typedef struct Setup {
     int64_t size;     /* the file's size at open */
     char fill;        /* its content, 0: sparse */
     const char *dir;  /* NULL: tmp_dir() */
+    bool loop_device; /* open a loop device on the file instead (root) */
 } Setup;
 
 typedef struct Job Job;
@@ -64,6 +67,8 @@ struct Job {
     BlockAioMode aio;
     char path[512];
     int fd; /* the test's own descriptor of the file */
+    int loop_fd; /* with setup.loop_device: the device, attached */
+    char loop_path[64];
     BlockNode *node;
     JobBody *body;
     bool done; /* atomic: the body may run on an IOThread */
@@ -157,6 +162,42 @@ static int64_t file_blocks(Job *j)
     return fstat(j->fd, &st) == 0 ? (int64_t)st.st_blocks : -1;
 }
 
+/* Attach a free loop device to j->fd, cleared automatically when its
+ * last descriptor closes (even if this program dies). */
+static bool attach_loop(Job *j)
+{
+    int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+
+    for (int tries = 0; ctl >= 0 && tries < 10; tries++) {
+        struct loop_info64 info = {.lo_flags = LO_FLAGS_AUTOCLEAR};
+        int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+
+        if (n < 0) {
+            break;
+        }
+        snprintf(j->loop_path, sizeof(j->loop_path), "/dev/loop%d", n);
+        j->loop_fd = open(j->loop_path, O_RDWR | O_CLOEXEC);
+        if (j->loop_fd < 0) {
+            break;
+        }
+        if (ioctl(j->loop_fd, LOOP_SET_FD, j->fd) == 0) {
+            if (ioctl(j->loop_fd, LOOP_SET_STATUS64, &info) < 0) {
+                test_fail(__FILE__, __LINE__, "LOOP_SET_STATUS64: %s",
+                          strerror(errno));
+            }
+            close(ctl);
+            return true;
+        }
+        close(j->loop_fd); /* EBUSY: somebody took it first */
+        j->loop_fd = -1;
+    }
+    test_fail(__FILE__, __LINE__, "no loop device: %s", strerror(errno));
+    if (ctl >= 0) {
+        close(ctl);
+    }
+    return false;
+}
+
 /* Make the file and open the node on it; false (and a failure) if
  * either does not work. */
 static bool job_open(Job *j)
@@ -189,9 +230,12 @@ static bool job_open(Job *j)
             return false;
         }
     }
+    if (j->setup.loop_device && !attach_loop(j)) {
+        return false;
+    }
     block_node_options_default(&opts);
     opts.node_name = "n0";
-    opts.filename = j->path;
+    opts.filename = j->setup.loop_device ? j->loop_path : j->path;
     opts.aio = j->aio;
     opts.discard = j->setup.discard;
     opts.detect_zeroes = j->setup.detect_zeroes;
@@ -213,6 +257,10 @@ static void job_close(Job *j)
         CHECK_EQ_INT(block_node_in_flight(j->node), 0);
         block_node_close(j->node);
         j->node = NULL;
+    }
+    if (j->loop_fd >= 0) {
+        ioctl(j->loop_fd, LOOP_CLR_FD, 0);
+        close(j->loop_fd);
     }
     if (j->fd >= 0) {
         close(j->fd);
@@ -275,7 +323,7 @@ static void each_aio(AioFdmon fdmon, const Setup *setup, JobBody *body)
                                          BLOCK_AIO_IO_URING};
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-        Job j = {.setup = *setup, .aio = modes[i], .fd = -1, .body = body};
+        Job j = {.setup = *setup, .aio = modes[i], .fd = -1, .loop_fd = -1, .body = body};
 
         if (job_open(&j)) {
             run_on_context(&j, fdmon);
@@ -636,6 +684,55 @@ TEST_FDMON(reads_past_the_end_of_a_file_that_shrank_read_zeroes)
     each_aio(fdmon, &s, shrink_body);
 }
 
+/* Pages of [0, @len) of the file in the page cache, or -1. */
+static long resident_pages(Job *j, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE), n = 0;
+    size_t pages = (len + (size_t)page - 1) / (size_t)page;
+    unsigned char *vec = calloc(pages, 1);
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, j->fd, 0);
+
+    if (!vec || map == MAP_FAILED || mincore(map, len, vec) < 0) {
+        n = -1;
+    } else {
+        for (size_t i = 0; i < pages; i++) {
+            n += vec[i] & 1;
+        }
+    }
+    if (map != MAP_FAILED) {
+        munmap(map, len);
+    }
+    free(vec);
+    return n;
+}
+
+/* NBD_CMD_CACHE: the range is read ahead into the page cache. */
+static void cache_body(Job *j)
+{
+    size_t len = 4 * BLK;
+    long want = (long)len / sysconf(_SC_PAGESIZE), got;
+    TestStall stall = {0};
+
+    /* Clean pages (the set-up synced them) are dropped on demand. */
+    JOB_EQ(j, posix_fadvise(j->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    got = resident_pages(j, len);
+    JOB_CHECK(j, got >= 0 && got < want);
+    JOB_EQ(j, block_co_cache(j->node, 0, (int64_t)len), 0);
+    while ((got = resident_pages(j, len)) >= 0 && got < want &&
+           !test_stalled(&stall, got)) {
+        usleep(1000);
+    }
+    JOB_EQ(j, got, want);
+    JOB_CHECK(j, node_reads(j, 0, len, 'c'));
+}
+
+TEST_FDMON(cache_reads_the_range_ahead_into_the_page_cache)
+{
+    Setup s = {.size = 4 * BLK, .fill = 'c'};
+
+    each_aio(fdmon, &s, cache_body);
+}
+
 /* ------------------------------------------------------------------------
  * Statistics and the in-flight count
  */
@@ -713,7 +810,7 @@ static void in_flight_case(AioFdmon fdmon, BlockAioMode aio)
 {
     enum { N = 4 };
     Setup s = {.size = BLK, .fill = 'i'};
-    Job j = {.setup = s, .aio = aio, .fd = -1};
+    Job j = {.setup = s, .aio = aio, .fd = -1, .loop_fd = -1};
     static Reader readers[N];
     AioContext *ctx = NULL;
     BlockStatsSnapshot st;
@@ -786,7 +883,7 @@ TEST_FDMON(requests_run_on_an_iothread)
 
     for (size_t i = 0; i < 2; i++) {
         Setup s = {.size = 4 * BLK};
-        Job j = {.setup = s, .aio = modes[i], .fd = -1, .body = rw_body};
+        Job j = {.setup = s, .aio = modes[i], .fd = -1, .loop_fd = -1, .body = rw_body};
         IOThreadOptions o;
         IOThread *t = NULL;
         ThreadStart ts = {.j = &j};
@@ -813,7 +910,7 @@ TEST_FDMON(requests_run_on_an_iothread)
 TEST(aio_io_uring_without_io_uring_runs_on_the_pool)
 {
     Job j = {.setup = {.size = 4 * BLK}, .aio = BLOCK_AIO_IO_URING,
-             .fd = -1, .body = rw_body};
+             .fd = -1, .loop_fd = -1, .body = rw_body};
     AioContext *ctx = NULL;
     Coroutine *co;
 
@@ -834,8 +931,12 @@ TEST(aio_io_uring_without_io_uring_runs_on_the_pool)
     }
     {
         ThreadPoolStats pool;
+        AioIoStats io;
 
+        /* Through the engine, which ran it on the pool. */
+        aio_io_get_stats(ctx, &io);
         aio_thread_pool_get_stats(ctx, &pool);
+        CHECK(io.submitted > 0);
         CHECK(pool.completed > 0);
     }
     aio_context_free(ctx);
@@ -1021,8 +1122,8 @@ static void direct_body(Job *j)
 }
 
 /* O_DIRECT on @dir: either it works and enforces alignment, or the open
- * fails with QEMU's clear message. */
-static void direct_case(AioFdmon fdmon, const char *dir, bool must_work)
+ * fails with QEMU's clear message (which @must_refuse expects). */
+static void direct_case(AioFdmon fdmon, const char *dir, bool must_refuse)
 {
     Setup s = {.size = 4 * BLK, .cache_direct = true, .dir = dir};
     BlockNodeOptions o;
@@ -1042,10 +1143,10 @@ static void direct_case(AioFdmon fdmon, const char *dir, bool must_work)
     unlink(path);
     if (ret == 0) {
         block_node_close(node);
+        CHECK(!must_refuse);
         each_aio(fdmon, &s, direct_body);
         return;
     }
-    CHECK(!must_work);
     CHECK_EQ_INT(ret, -EINVAL);
     {
         char want[700];
@@ -1129,7 +1230,62 @@ TEST_FDMON(ramfs_no_direct_no_fallocate_all_data)
     if (!mount_ramfs()) {
         return;
     }
-    direct_case(fdmon, ramfs_dir, false);
+    direct_case(fdmon, ramfs_dir, true);
     each_aio(fdmon, &s, ramfs_body);
     umount_ramfs();
+}
+
+/* ------------------------------------------------------------------------
+ * A block device: a loop device on a temporary file (root)
+ */
+
+static void block_device_body(Job *j)
+{
+    static char buf[4 * BLK], back[4 * BLK];
+    struct iovec v = {buf, sizeof(buf)}, r = {back, sizeof(back)};
+    int64_t pnum = 0;
+    int status = 0;
+
+    JOB_EQ(j, block_node_size(j->node), 4 * BLK);
+    fill(buf, sizeof(buf), 'B');
+    JOB_EQ(j, block_co_pwritev(j->node, 0, 4 * BLK, &v, 1, BLOCK_REQ_FUA), 0);
+    JOB_EQ(j, block_co_preadv(j->node, 0, 4 * BLK, &r, 1), 0);
+    JOB_CHECK(j, memcmp(buf, back, sizeof(buf)) == 0);
+    /* Whole logical blocks: fallocate() on the device, never promised
+     * to be fast (as QEMU). */
+    JOB_CHECK(j, !block_node_can_fast_zero(j->node));
+    JOB_EQ(j, block_co_pwrite_zeroes(j->node, 0, BLK, BLOCK_REQ_NO_FALLBACK),
+           -ENOTSUP);
+    JOB_EQ(j, block_co_pwrite_zeroes(j->node, 0, BLK, 0), 0);
+    JOB_EQ(j, block_co_pwrite_zeroes(j->node, BLK, BLK, BLOCK_REQ_MAY_UNMAP),
+           0);
+    /* Not whole blocks: the device refuses fallocate(); zero buffers. */
+    JOB_EQ(j, block_co_pwrite_zeroes(j->node, 2 * BLK + 100, 1000, 0), 0);
+    JOB_EQ(j, block_co_pdiscard(j->node, 3 * BLK, BLK), 0);
+    JOB_EQ(j, block_co_flush(j->node), 0);
+    JOB_CHECK(j, node_reads(j, 0, 2 * BLK, 0));
+    JOB_CHECK(j, node_reads(j, 2 * BLK + 100, 1000, 0));
+    JOB_EQ(j, block_co_preadv(j->node, 0, 4 * BLK, &r, 1), 0);
+    JOB_CHECK(j, memcmp(back + 2 * BLK, buf + 2 * BLK, 100) == 0);
+    JOB_CHECK(j, memcmp(back + 2 * BLK + 1100, buf + 2 * BLK + 1100,
+                        BLK - 1100) == 0);
+    /* Flushed through to the file behind the device. */
+    JOB_CHECK(j, file_is(j, 0, 2 * BLK, 0));
+    JOB_EQ(j, pread(j->fd, back, 100, 2 * BLK), 100);
+    JOB_CHECK(j, memcmp(back, buf + 2 * BLK, 100) == 0);
+    /* A device has no holes to report. */
+    JOB_EQ(j, block_co_block_status(j->node, 0, 4 * BLK, &pnum, &status), 0);
+    JOB_EQ(j, status, BLOCK_STATUS_DATA);
+    JOB_EQ(j, pnum, 4 * BLK);
+}
+
+TEST_FDMON(block_device_reads_writes_zeroes_and_is_all_data)
+{
+    Setup s = {.size = 4 * BLK, .fill = 'b', .loop_device = true,
+               .discard = BLOCK_DISCARD_UNMAP};
+
+    if (geteuid() != 0) {
+        SKIP("needs root for a loop device");
+    }
+    each_aio(fdmon, &s, block_device_body);
 }
