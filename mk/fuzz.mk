@@ -2,7 +2,7 @@
 # Fuzz targets (fuzz/): replayed over their seed corpus and regression
 # inputs by make check with any compiler; fuzzed with libFuzzer (clang) by
 # make fuzz for FUZZ_SECONDS each.
-FUZZ_TARGETS  := qmp config
+FUZZ_TARGETS  := qmp config nbd
 FUZZ_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/fuzz/replay-%)
 FUZZ_SECONDS  ?= 60
 FUZZ_B        := build/libfuzzer

@@ -9,9 +9,6 @@ NBD_SRCS := $(wildcard src/nbd/*.c)
 NBD_OBJS := $(NBD_SRCS:%.c=$(B)/obj/%.o)
 NBD_LIB  := $(B)/libiothread-nbd.a
 NBD_TEST_SERVER := $(B)/tests/nbd/nbd-test-server
-# The block layer's archive once it exists (mk/block.mk), else a
-# synchronous stand-in for the tests.
-NBD_BLOCK = $(if $(BLOCK_LIB),$(BLOCK_LIB),$(B)/obj/tests/nbd/block-stub.o)
 
 PROGRAMS       += $(NBD_LIB) $(NBD_TEST_SERVER)
 CHECK_PROGRAMS += $(sort $(wildcard tests/nbd/test_*.py))
@@ -22,6 +19,21 @@ $(NBD_LIB): $(NBD_OBJS)
 	$(AR) rcs $@ $^
 
 $(NBD_TEST_SERVER): $(B)/obj/tests/nbd/nbd-test-server.o $(NBD_LIB) \
-                    $$(NBD_BLOCK) $(LIB)
+                    $(BLOCK_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(NBD_LIB) $(NBD_BLOCK) $(LIB) $(LIB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(NBD_LIB) $(BLOCK_LIB) $(LIB) $(LIB_LIBS)
+
+# The fuzz target of the parsers (fuzz/fuzz-nbd.c, listed in mk/fuzz.mk's
+# FUZZ_TARGETS) needs only this archive: these explicit rules take
+# precedence over mk/fuzz.mk's pattern rules, which link the daemon's.
+$(B)/fuzz/replay-nbd: $(B)/obj/fuzz/fuzz-nbd.o $(B)/obj/fuzz/replay.o \
+                      $(NBD_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(NBD_LIB)
+
+$(FUZZ_B)/fuzz-nbd: fuzz/fuzz-nbd.c $(NBD_SRCS) $(wildcard src/nbd/*.h)
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang \
+	    SANITIZE=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link \
+	    $(FUZZ_B)/libiothread-nbd.a
+	clang $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< $(FUZZ_B)/libiothread-nbd.a

@@ -20,7 +20,7 @@ inputs() {
     done
 }
 
-for t in qmp config; do
+for t in qmp config nbd; do
     dirs="fuzz/corpus/$t fuzz/regressions/$t"
     out=$("$b/fuzz/replay-$t" "fuzz-$t" $dirs 2>&1)
     rc=$?

@@ -48,7 +48,8 @@ struct NbdExport {
     bool writable;
     /* Main thread: */
     bool removing;         /* left the server's list */
-    bool remove_bh_pending; /* export_remove_bh() will finish it */
+    AioBH *remove_bh;      /* finishes a removal without clients */
+    bool remove_bh_pending; /* remove_bh scheduled: it will finish it */
     NbdDoneFn *done;
     void *done_opaque;
     NbdClient *clients;    /* attached clients (exp_next links) */
@@ -70,7 +71,8 @@ struct NbdServer {
     NbdClient *clients;    /* every connected client (next links) */
     unsigned nclients;
     bool stopping;
-    bool stop_bh_pending;  /* server_stop_bh() still to run */
+    AioBH *stop_bh;        /* finishes nbd_server_stop() */
+    bool stop_bh_pending;  /* stop_bh scheduled, still to run */
     NbdDoneFn *stop_done;
     void *stop_opaque;
 };
@@ -84,10 +86,11 @@ struct NbdClient {
     NbdClient *exp_next, *exp_prev; /* exp->clients (main thread) */
     NbdExport *exp;        /* set by the handshake (main thread), then
                               fixed */
+    AioBH *done_bh;        /* hands the client back to the main thread
+                              (allocated up front: that cannot fail) */
 
     /* Handshake (main thread). */
     AioTimer handshake_timer;
-    bool handshake_timer_armed;
     bool timed_out;
     bool no_zeroes;
     char *meta_export;     /* export SET_META_CONTEXT was for */

@@ -62,7 +62,9 @@ void nbd_client_set_reason(NbdClient *c, const char *fmt, ...)
 }
 
 static void server_maybe_done(NbdServer *s);
+static void server_stop_bh(void *opaque);
 static void export_maybe_done(NbdExport *exp);
+static void export_remove_bh(void *opaque);
 
 static void client_free_bh(void *opaque)
 {
@@ -96,6 +98,7 @@ static void client_free_bh(void *opaque)
     }
     close(c->wfd);
     close(c->fd);
+    aio_bh_delete(c->done_bh);
     free(c->meta_export);
     free(c);
     if (exp) {
@@ -106,11 +109,7 @@ static void client_free_bh(void *opaque)
 
 void nbd_client_finished(NbdClient *c)
 {
-    /* A oneshot BH cannot fail but for memory; the client is then lost
-     * rather than freed under a running coroutine. */
-    if (aio_bh_schedule_oneshot(c->server->main_ctx, client_free_bh, c) < 0) {
-        abort();
-    }
+    aio_bh_schedule(c->done_bh);
 }
 
 void nbd_client_attach(NbdClient *c, NbdExport *exp)
@@ -160,14 +159,17 @@ static void client_new(NbdServer *s, int fd)
     c->server = s;
     c->fd = fd;
     c->wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    co = c->wfd >= 0 ? aio_co_create(s->main_ctx, nbd_client_co, c, 0)
-                     : NULL;
+    /* Allocated now, so that handing the client back cannot fail. */
+    c->done_bh = aio_bh_new(s->main_ctx, client_free_bh, c);
+    co = c->wfd >= 0 && c->done_bh
+         ? aio_co_create(s->main_ctx, nbd_client_co, c, 0) : NULL;
     if (!co) {
         server_logf(s, LOG_ERR, "NBD: cannot serve a client: %s",
                     strerror(errno));
         if (c->wfd >= 0) {
             close(c->wfd);
         }
+        aio_bh_delete(c->done_bh);
         close(fd);
         free(c);
         return;
@@ -179,8 +181,10 @@ static void client_new(NbdServer *s, int fd)
     if (s->opts.handshake_max_seconds &&
         aio_timer_mod_in(&c->handshake_timer,
                          s->opts.handshake_max_seconds *
-                         1000000000LL) == 0) {
-        c->handshake_timer_armed = true;
+                         1000000000LL) < 0) {
+        /* No timer, no limit: refuse rather than serve unbounded. */
+        server_logf(s, LOG_ERR, "NBD: cannot arm the handshake timer");
+        handshake_timeout(c);
     }
     c->next = s->clients;
     if (s->clients) {
@@ -257,6 +261,12 @@ int nbd_server_new(AioContext *main_ctx, int listen_fd,
     }
     s->main_ctx = main_ctx;
     s->listen_fd = listen_fd;
+    s->stop_bh = aio_bh_new(main_ctx, server_stop_bh, s);
+    if (!s->stop_bh) {
+        free(s);
+        *errp = strdup_err("Out of memory");
+        return -ENOMEM;
+    }
     if (opts) {
         s->opts = *opts;
     } else {
@@ -269,6 +279,7 @@ int nbd_server_new(AioContext *main_ctx, int listen_fd,
     ret = aio_set_fd_handler(main_ctx, listen_fd, listener_readable, NULL,
                              NULL, NULL, s);
     if (ret < 0) {
+        aio_bh_delete(s->stop_bh);
         free(s);
         *errp = strdup_err("Cannot watch the NBD socket");
         return ret;
@@ -279,6 +290,7 @@ int nbd_server_new(AioContext *main_ctx, int listen_fd,
 
 static void export_free(NbdExport *exp)
 {
+    aio_bh_delete(exp->remove_bh);
     free(exp->name);
     free(exp->description);
     free(exp);
@@ -295,6 +307,7 @@ static void server_maybe_done(NbdServer *s)
     }
     done = s->stop_done;
     opaque = s->stop_opaque;
+    aio_bh_delete(s->stop_bh);
     free(s);
     if (done) {
         done(opaque);
@@ -353,9 +366,7 @@ void nbd_server_stop(NbdServer *s, NbdDoneFn *done, void *opaque)
     /* Exports without clients are freed by the bottom half, the others
      * as their last client leaves: @done never runs inside this call. */
     s->stop_bh_pending = true;
-    if (aio_bh_schedule_oneshot(s->main_ctx, server_stop_bh, s) < 0) {
-        abort();
-    }
+    aio_bh_schedule(s->stop_bh);
 }
 
 /* ------------------------------------------------------------------ */
@@ -413,8 +424,8 @@ int nbd_export_add(NbdServer *s, const NbdExportConfig *cfg,
         return -EINVAL;
     }
     if (nbd_export_find(s, cfg->name)) {
-        snprintf(buf, sizeof(buf), "Block export id '%s' is already in use",
-                 cfg->name);
+        snprintf(buf, sizeof(buf), "NBD server already has export named "
+                 "'%s'", cfg->name);
         *errp = strdup_err(buf);
         return -EEXIST;
     }
@@ -427,7 +438,9 @@ int nbd_export_add(NbdServer *s, const NbdExportConfig *cfg,
         return -EINVAL;
     }
     exp = calloc(1, sizeof(*exp));
-    if (!exp || !(exp->name = strdup(cfg->name)) ||
+    if (!exp || !(exp->remove_bh = aio_bh_new(s->main_ctx, export_remove_bh,
+                                              exp)) ||
+        !(exp->name = strdup(cfg->name)) ||
         (cfg->description && !(exp->description =
                                strdup(cfg->description)))) {
         if (exp) {
@@ -492,10 +505,7 @@ void nbd_export_remove(NbdExport *exp, bool hard, NbdDoneFn *done,
     if (!exp->clients) {
         /* Deferred, so that @done never runs inside this call. */
         exp->remove_bh_pending = true;
-        if (aio_bh_schedule_oneshot(exp->server->main_ctx, export_remove_bh,
-                                    exp) < 0) {
-            abort();
-        }
+        aio_bh_schedule(exp->remove_bh);
     }
 }
 

@@ -7,7 +7,7 @@
  *                   [--handshake-max-seconds N] [--discard-unmap]
  *                   [--main-export]
  *
- * Opens FILE as a block node and serves it on the UNIX socket PATH as
+ * Opens FILE as a block node (src/block/) and serves it on the UNIX socket PATH as
  * "disk" (writable, description "test disk") and "ro" (read-only), both
  * on an IOThread, and with --main-export also as "main" (writable) on the
  * main context.  Prints "ready" when listening.  SIGUSR1 removes "disk"
