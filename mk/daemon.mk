@@ -6,8 +6,8 @@
 #   build/libiothreadd.a        src/daemon/  everything of the daemon but
 #                                            main.c (unit tests link it)
 # DAEMON_CORE lists them in link order (upper layers first); the NBD
-# server and the block layer under the daemon (mk/nbd.mk, mk/block.mk,
-# read after this file, hence the lazy DAEMON_LAYERS and $$ in
+# server and the block layer under the daemon (mk/nbd.mk, mk/block.mk;
+# nbd.mk is read after this file, hence the lazy DAEMON_LAYERS and $$ in
 # prerequisites) come between the daemon and the protocol.
 
 COMMON_SRCS       := $(wildcard src/common/*.c)
@@ -21,10 +21,7 @@ DAEMON_MAIN       := src/daemon/main.c
 DAEMON_SRCS       := $(filter-out $(DAEMON_MAIN), $(wildcard src/daemon/*.c))
 DAEMON_OBJS       := $(DAEMON_SRCS:%.c=$(B)/obj/%.o)
 DAEMON_ARCHIVE    := $(B)/libiothreadd.a
-DAEMON_LAYERS      = $(NBD_LIB) $(DAEMON_BLOCK)
-# Until the block layer exists, the NBD tests' synchronous stand-in, as an
-# archive so that rules listing the prerequisites' objects link it once.
-DAEMON_BLOCK       = $(if $(BLOCK_LIB),$(BLOCK_LIB),$(B)/libblock-stub.a)
+DAEMON_LAYERS      = $(NBD_LIB) $(BLOCK_LIB)
 DAEMON_CORE        = $(DAEMON_ARCHIVE) $(DAEMON_LAYERS) $(QMP_LIB) \
                      $(COMMON_LIB)
 DAEMON_LIBS        = $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LIB_LIBS)
@@ -39,11 +36,6 @@ endif
 PROGRAMS       += $(UNIT_TESTS)
 CHECK_PROGRAMS += $(UNIT_TESTS) $(sort $(wildcard tests/daemon/test_*.py)) \
                   tests/doc-props.sh tests/layers.sh
-
-$(B)/libblock-stub.a: $(B)/obj/tests/nbd/block-stub.o
-	@mkdir -p $(@D)
-	rm -f $@
-	$(AR) rcs $@ $^
 
 $(COMMON_LIB): $(COMMON_OBJS)
 $(QMP_LIB): $(QMP_OBJS)
