@@ -101,6 +101,25 @@ def t_qsd_line(ctx):
           "clients still counted: %s" % brief(s.export()))
 
 
+@case("export-without-iothread-runs-in-the-main-loop")
+def t_main_loop(ctx):
+    nbd = import_nbd()
+    s = Setup(ctx, iothread=False)
+    check("iothread" not in s.export(), "export %s" % brief(s.export()))
+    threads = len(user_tasks(s.d.pid))
+    h = nbd.NBD()
+    h.connect_uri(s.uri())
+    h.pwrite(b"m" * 4096, 4096, nbd.CMD_FLAG_FUA)
+    check(h.pread(4096, 4096) == b"m" * 4096, "read back")
+    check(len(user_tasks(s.d.pid)) <= threads + 1,
+          "serving made threads: %d -> %d" % (threads,
+                                               len(user_tasks(s.d.pid))))
+    h.shutdown()
+    # nothing holds io0: it can go while the export stays
+    s.c.cmd_ok("object-del", {"id": "io0"})
+    check(s.export()["id"] == "e0", "the export went with the iothread")
+
+
 @case("qemu-io-qemu-img-nbdinfo-map-nbdcopy")
 def t_real_clients(ctx):
     need("qemu-io", "qemu-img", "nbdinfo", "nbdcopy")
