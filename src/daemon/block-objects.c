@@ -348,6 +348,14 @@ int bobj_nbd_start(BlockObjects *b, json_t *spec, ObjectOrigin origin,
                                       &b->socket_opts, errp)
                  : listen_inet(spec_str(addr, "host"), spec_str(addr, "port"),
                                errp);
+    if (fd == -EADDRINUSE && is_unix) {
+        /* A live server on the path: QEMU's words, not the control
+         * socket's "already running". */
+        free(*errp);
+        *errp = NULL;
+        return error_fail(errp, fd, "Failed to bind socket to %s: Address "
+                          "already in use", spec_str(addr, "path"));
+    }
     if (fd < 0) {
         return fd;
     }

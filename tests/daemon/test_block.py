@@ -259,6 +259,18 @@ def t_server_stop(ctx):
     c.cmd_ok("nbd-server-start", {"addr": {"type": "unix", "path": sock},
                                   "max-connections": 1})
     c.cmd_ok("nbd-server-stop")
+    err(c, "nbd-server-start", dict(unix_server(sock), **{"tls-creds": "t"}),
+        "Parameter 'tls-creds' is unexpected")
+    err(c, "nbd-server-start", {"addr": {"type": "unix", "data": {}}},
+        "Parameter 'addr.path' is missing")
+    # a socket another daemon serves is not taken over
+    other = ctx.daemon(["--nbd-server", "addr.type=unix,addr.path=%s" % sock],
+                       sock=ctx.path("other-qmp.sock"), name="other")
+    err(c, "nbd-server-start", unix_server(sock),
+        "Failed to bind socket to %s: Address already in use" % sock)
+    other.signal(signal.SIGTERM)
+    other.wait_exit(0)
+    c.cmd_ok("nbd-server-start", unix_server(sock))
 
 
 @case("nbd-socket-mode-as-the-control-socket")
