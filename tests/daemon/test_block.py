@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmp_harness import (  # noqa: E402
     TestFailure, brief, check, expect_error, expect_return, run_binary,
     wait_for)
-from casekit import case, main  # noqa: E402
+from casekit import Skip, case, main  # noqa: E402
 
 SIZE = 4 << 20
 
@@ -285,6 +285,28 @@ def t_socket_mode(ctx):
         d.signal(signal.SIGTERM)
         d.wait_exit(0)
         check(not os.path.exists(sock), "socket left after exit")
+
+
+@case("nbd-socket-group-as-the-control-socket")
+def t_socket_group(ctx):
+    import grp
+    try:
+        gid = grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        raise Skip("no group 'nogroup'")
+    if os.getuid() != 0 and gid not in os.getgroups():
+        raise Skip("not root and not in group 'nogroup'")
+    sock = os.path.join(ctx.path("sub"), "nbd.sock")
+    ctx.daemon(["--socket-mode", "0660", "--socket-group", "nogroup",
+                "--nbd-server", "addr.type=unix,addr.path=%s" % sock])
+    st = os.stat(sock)
+    check(stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == gid,
+          "NBD socket mode %o group %d" % (stat.S_IMODE(st.st_mode),
+                                          st.st_gid))
+    dst = os.stat(ctx.path("sub"))
+    check(stat.S_IMODE(dst.st_mode) == 0o750 and dst.st_gid == gid,
+          "its directory: mode %o group %d" % (stat.S_IMODE(dst.st_mode),
+                                               dst.st_gid))
 
 
 @case("nbd-server-inet-only-where-asked")
