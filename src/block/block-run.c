@@ -5,10 +5,11 @@
  *    thread's io_uring, or the thread pool when the context has no ring;
  *  - aio=threads: the context's thread pool, always.  The engine has no
  *    way to be told "use the pool for this one", so this file submits the
- *    work itself: a worker makes the call, the pool's completion (home
- *    thread, outside any coroutine) stores nothing more and wakes the
- *    coroutine, which reads the result.  The pool's lock orders the
- *    worker's store of the result before the completion runs.
+ *    work itself: a worker makes the call and stores its result, the
+ *    pool's completion (home thread, outside any coroutine) wakes the
+ *    coroutine, which reads it.  The pool's lock orders the worker's
+ *    store before the completion runs.  Other blocking calls
+ *    (posix_fadvise) use the same wait: block_run_in_pool().
  *
  * The pool's worker completes transfers as the engine does: it continues
  * a short read or write until everything is done, an error occurs or a
