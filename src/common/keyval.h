@@ -29,8 +29,9 @@
 
 /*
  * keyval_parse: parse @arg.  @implied_key may be NULL (no bare first
- * item); @flags: KEYVAL_*.  Returns 0 and a new object in *@objp (the caller owns it), or
- * -EINVAL / -ENOMEM with *@errp (malloc'd), QEMU's wording:
+ * item); @flags: KEYVAL_*.  Returns 0 and a new object in *@objp (the
+ * caller owns it), or -EINVAL / -ENOMEM with *@errp (malloc'd), QEMU's
+ * wording:
  *   "Invalid parameter 'X'"                       a bad key part
  *   "Parameter 'X' is too long"
  *   "Expected '=' after parameter 'X'"
