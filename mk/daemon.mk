@@ -5,7 +5,10 @@
 #   build/libiothread-qmp.a     src/qmp/     the QMP protocol (no daemon)
 #   build/libiothreadd.a        src/daemon/  everything of the daemon but
 #                                            main.c (unit tests link it)
-# DAEMON_CORE lists them in link order (upper layers first).
+# DAEMON_CORE lists them in link order (upper layers first); the NBD
+# server and the block layer under the daemon (mk/nbd.mk, mk/block.mk;
+# nbd.mk is read after this file, hence the lazy DAEMON_LAYERS and $$ in
+# prerequisites) come between the daemon and the protocol.
 
 COMMON_SRCS       := $(wildcard src/common/*.c)
 COMMON_OBJS       := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
@@ -18,7 +21,9 @@ DAEMON_MAIN       := src/daemon/main.c
 DAEMON_SRCS       := $(filter-out $(DAEMON_MAIN), $(wildcard src/daemon/*.c))
 DAEMON_OBJS       := $(DAEMON_SRCS:%.c=$(B)/obj/%.o)
 DAEMON_ARCHIVE    := $(B)/libiothreadd.a
-DAEMON_CORE       := $(DAEMON_ARCHIVE) $(QMP_LIB) $(COMMON_LIB)
+DAEMON_LAYERS      = $(NBD_LIB) $(BLOCK_LIB)
+DAEMON_CORE        = $(DAEMON_ARCHIVE) $(DAEMON_LAYERS) $(QMP_LIB) \
+                     $(COMMON_LIB)
 DAEMON_LIBS        = $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LIB_LIBS)
 DAEMON            := $(B)/iothreadd
 
@@ -40,10 +45,10 @@ $(COMMON_LIB) $(QMP_LIB) $(DAEMON_ARCHIVE):
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(DAEMON): $(B)/obj/$(DAEMON_MAIN:.c=.o) $(DAEMON_CORE) $(LIB)
+$(DAEMON): $(B)/obj/$(DAEMON_MAIN:.c=.o) $$(DAEMON_CORE) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(DAEMON_CORE) $(LIB) $(DAEMON_LIBS)
 
-$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(HARNESS) $(DAEMON_CORE) $(LIB)
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(HARNESS) $$(DAEMON_CORE) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(DAEMON_CORE) $(LIB) $(DAEMON_LIBS)

@@ -18,6 +18,7 @@ PACKAGES=(
     qemu-system-common   # qemu-storage-daemon: QMP behaviour to compare with
     libglib2.0-dev       # test-only: tests/test-gsource.c (mk/gsource.mk)
     qemu-utils libnbd-bin python3-libnbd  # NBD tests: real clients (tests/nbd/)
+    fio                  # its nbd engine: tests/daemon/test_nbd_export.py
 )
 
 [ "${IOTHREADD_SKIP_DEPS:-0}" = 1 ] && exit 0

@@ -66,5 +66,7 @@ typedef int VerbFn(Ctl *ctl, int argc, char **argv);
 VerbFn verb_list, verb_info, verb_get, verb_add, verb_set, verb_del,
     verb_pin, verb_stats, verb_top, verb_monitor, verb_status, verb_reload,
     verb_quit, verb_qmp, verb_shell;
+/* block-verbs.c */
+VerbFn verb_blockdev, verb_nbd, verb_export;
 
 #endif /* IOTHREADCTL_CTL_H */

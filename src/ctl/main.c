@@ -39,6 +39,11 @@ static const Verb verbs[] = {
     {"status", verb_status, "status", false, false},
     {"reload", verb_reload, "reload", false, false},
     {"quit", verb_quit, "quit", false, false},
+    {"blockdev", verb_blockdev, "blockdev add SPEC | list | del NODE", false,
+     false},
+    {"nbd", verb_nbd, "nbd start SPEC | stop", false, false},
+    {"export", verb_export, "export add SPEC | list | del ID [safe|hard]",
+     false, false},
     {"qmp", verb_qmp, "qmp COMMAND [JSON | KEY=VALUE...]", false, false},
     {"shell", verb_shell, "shell", false, false},
     {NULL, NULL, NULL, false, false},
@@ -76,6 +81,9 @@ static void usage(FILE *out)
 "  -t, --timeout SECS       wait at most this long for the daemon (10)\n"
 "  -v, --verbose            show the QMP traffic on stderr\n"
 "  -h, --help               this help;  -V, --version  the version\n"
+"\n"
+"SPEC: qemu-storage-daemon's --blockdev, --nbd-server, --export syntax\n"
+"(key=value,... or JSON), e.g. driver=file,node-name=f0,filename=disk.img\n"
 "\n"
 "Knobs (add, set), the iothread properties:\n");
     knobs_usage(out);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/block-schema.h"
 #include "daemon/config-file.h"
 #include "common/error.h"
 #include "daemon/json-pos.h"
@@ -84,6 +85,7 @@ void daemon_config_cleanup(DaemonConfig *cfg)
         iothread_config_cleanup(&cfg->iothreads[i]);
     }
     free(cfg->iothreads);
+    json_decref(cfg->block);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -116,6 +118,10 @@ static const TopKey top_keys[] = {
     {"max-output-buffer", KEY_INT, 64L << 10, 1L << 30,
      STR_FIELD(max_output_buffer)},
     {"iothreads", KEY_ARRAY, 0, 0, 0},
+    /* block objects: checked together by block_specs_check() */
+    {"blockdevs", KEY_ARRAY, 0, 0, 0},
+    {"nbd-server", KEY_ANY, 0, 0, 0},
+    {"exports", KEY_ARRAY, 0, 0, 0},
 };
 
 static const TopKey *top_key_find(const char *name)
@@ -338,10 +344,30 @@ static int parse_top_key(const Source *src, const char *key, json_t *v,
         *field = strdup(json_string_value(v));
     } else if (strcmp(key, "allow-uid") == 0) {
         return parse_allow_uid(src, v, cfg, errp);
-    } else if (k->type == KEY_ARRAY) {
+    } else if (strcmp(key, "iothreads") == 0) {
         return parse_iothreads(src, v, cfg, errp);
     }
     return 0;
+}
+
+/* "blockdevs", "nbd-server", "exports": the same checks as QMP's. */
+static int parse_block_objects(const char *filename, json_t *root,
+                               DaemonConfig *cfg, char **errp)
+{
+    char *err = NULL;
+    int ret;
+
+    if (!json_object_get(root, "blockdevs") &&
+        !json_object_get(root, "nbd-server") &&
+        !json_object_get(root, "exports")) {
+        return 0;
+    }
+    ret = block_specs_check(root, &cfg->block, &err);
+    if (ret < 0) {
+        error_setf(errp, "%s: %s", filename, err ? err : "invalid");
+        free(err);
+    }
+    return ret;
 }
 
 int daemon_config_parse(const char *text, size_t len, const char *filename,
@@ -372,6 +398,9 @@ int daemon_config_parse(const char *text, size_t len, const char *filename,
         if (ret < 0) {
             break;
         }
+    }
+    if (ret == 0) {
+        ret = parse_block_objects(filename, root, &next, errp);
     }
     json_decref(root);
     if (ret < 0) {

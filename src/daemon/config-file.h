@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "common/iothread-config.h"
 
 #define CONFIG_MAX_FILE_SIZE (16 << 20)
@@ -30,6 +32,9 @@ typedef struct DaemonConfig {
     long max_output_buffer; /* per client, default 4 MiB, 64 KiB .. 1 GiB */
     IOThreadConfig *iothreads;
     size_t n_iothreads;
+    json_t *block;          /* "blockdevs", "nbd-server", "exports",
+                               checked (see block_specs_check()); NULL:
+                               none */
 } DaemonConfig;
 
 /* daemon_config_init: the defaults, no iothreads. */

@@ -23,6 +23,7 @@ typedef struct Daemon {
     AioContext *ctx;
     QmpServer *server;
     Registry *registry;
+    struct BlockObjects *blk; /* block nodes, the NBD server, exports */
     const char *config_path; /* NULL: no config file */
     const char *state_path;  /* --state-file, or NULL */
     bool state_ready;        /* restored: save on every change */

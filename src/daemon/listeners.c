@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "daemon/block-objects.h"
 #include "daemon/listeners.h"
 #include "daemon/log.h"
 #include "daemon/socket-setup.h"
@@ -114,6 +115,8 @@ int daemon_open_listeners(Daemon *d, const ListenRequest *req)
         log_err("unknown socket group '%s'", req->socket_group);
         return -EINVAL;
     }
+    /* The NBD server's UNIX sockets are made the same way. */
+    bobj_set_socket_options(d->blk, &so);
     d->socket_path = req->socket ? strdup(req->socket) : default_socket_path();
     if (!d->socket_path) {
         return -ENOMEM;

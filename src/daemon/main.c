@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/block-objects.h"
 #include "daemon/config-file.h"
 #include "daemon/daemon.h"
 #include "daemon/listeners.h"
@@ -45,6 +46,10 @@ typedef struct Options {
     const char *log_level;
     const char **objects;
     size_t n_objects;
+    /* --blockdev, --nbd-server, --export: the arguments, in order */
+    const char **block_args[3];
+    size_t n_block_args[3];
+    json_t *block_specs; /* ... checked: see block_specs_check() */
     bool check_config;
 } Options;
 
@@ -66,6 +71,14 @@ static void usage(FILE *out)
 "  -c, --config FILE        JSON configuration (see iothreadd.json(5))\n"
 "      --object SPEC        create an iothread at start:\n"
 "                           iothread,id=ID[,PROP=VALUE]... or JSON\n"
+"      --blockdev SPEC      open a block node at start (qemu-storage-daemon's\n"
+"                           syntax): driver=file,node-name=N,filename=F[,...]\n"
+"                           or JSON\n"
+"      --nbd-server SPEC    start the NBD server: addr.type=unix,addr.path=P\n"
+"                           or addr.type=inet,addr.host=H,addr.port=N\n"
+"                           [,max-connections=N][,handshake-max-seconds=N]\n"
+"      --export SPEC        export a node: type=nbd,id=E,node-name=N[,name=X]\n"
+"                           [,writable=on][,iothread=I] or JSON\n"
 "      --pidfile PATH       write the pid once serving; removed on exit\n"
 "      --state-file PATH    keep the iothreads' settings in PATH and restore\n"
 "                           them at start\n"
@@ -82,11 +95,25 @@ static void usage(FILE *out)
 "             78 invalid configuration.\n");
 }
 
+static int add_block_arg(Options *o, BlockObjKind kind, const char *arg)
+{
+    const char **v = realloc(o->block_args[kind],
+                             (o->n_block_args[kind] + 1) * sizeof(*v));
+
+    if (!v) {
+        return -ENOMEM;
+    }
+    o->block_args[kind] = v;
+    v[o->n_block_args[kind]++] = arg;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, Options *o)
 {
     enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_OBJECT, OPT_PIDFILE,
            OPT_CHECK_CONFIG, OPT_LOG_LEVEL, OPT_RO_SOCKET, OPT_ALLOW_UID,
-           OPT_STATE_FILE, OPT_LOG_FORMAT };
+           OPT_STATE_FILE, OPT_LOG_FORMAT, OPT_BLOCKDEV, OPT_NBD_SERVER,
+           OPT_EXPORT };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, 's'},
         {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
@@ -96,6 +123,9 @@ static int parse_options(int argc, char **argv, Options *o)
         {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
         {"config", required_argument, NULL, 'c'},
         {"object", required_argument, NULL, OPT_OBJECT},
+        {"blockdev", required_argument, NULL, OPT_BLOCKDEV},
+        {"nbd-server", required_argument, NULL, OPT_NBD_SERVER},
+        {"export", required_argument, NULL, OPT_EXPORT},
         {"pidfile", required_argument, NULL, OPT_PIDFILE},
         {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -147,6 +177,15 @@ static int parse_options(int argc, char **argv, Options *o)
             o->objects[o->n_objects++] = optarg;
             break;
         }
+        case OPT_BLOCKDEV:
+        case OPT_NBD_SERVER:
+        case OPT_EXPORT:
+            if (add_block_arg(o, (BlockObjKind)(c - OPT_BLOCKDEV), optarg) <
+                0) {
+                fprintf(stderr, "iothreadd: out of memory\n");
+                return EXIT_FAILURE;
+            }
+            break;
         case OPT_PIDFILE:
             o->pidfile = optarg;
             break;
@@ -187,6 +226,17 @@ static int parse_options(int argc, char **argv, Options *o)
     return 0;
 }
 
+static void save_state(Daemon *d)
+{
+    char *err = NULL;
+
+    if (d->state_path && d->state_ready &&
+        state_save(d->state_path, d->registry, d->blk, &err) < 0) {
+        log_err("%s", err ? err : "cannot save the state");
+        free(err);
+    }
+}
+
 static void on_registry_event(void *opaque, const char *event, const char *id)
 {
     Daemon *d = opaque;
@@ -196,14 +246,7 @@ static void on_registry_event(void *opaque, const char *event, const char *id)
              strcmp(event, "IOTHREAD_CREATED") == 0   ? "created"
              : strcmp(event, "IOTHREAD_DELETED") == 0 ? "deleted"
                                                       : "changed");
-    if (d->state_path && d->state_ready) {
-        char *err = NULL;
-
-        if (state_save(d->state_path, d->registry, &err) < 0) {
-            log_err("%s", err ? err : "cannot save the state");
-            free(err);
-        }
-    }
+    save_state(d);
     if (d->service) {
         service_update_status(d->service);
     }
@@ -211,6 +254,19 @@ static void on_registry_event(void *opaque, const char *event, const char *id)
         qmp_server_broadcast_event(d->server, event,
                                    json_pack("{s:s}", "id", id));
     }
+}
+
+static void on_block_event(void *opaque, const char *event, json_t *data)
+{
+    Daemon *d = opaque;
+
+    if (strcmp(event, "BLOCK_OBJECTS_CHANGED") == 0) {
+        save_state(d);
+    } else if (d->server) {
+        qmp_server_broadcast_event(d->server, event, data);
+        return;
+    }
+    json_decref(data);
 }
 
 /* ---- signals ---- */
@@ -322,6 +378,52 @@ static int load_config(const Options *o, DaemonConfig *cfg,
     return 0;
 }
 
+/* --blockdev, --nbd-server and --export into o->block_specs. */
+static int parse_block_args(Options *o)
+{
+    static const char *const opt_names[] = {"--blockdev", "--nbd-server",
+                                            "--export"};
+    char *err = NULL;
+
+    o->block_specs = block_specs_new();
+    if (!o->block_specs) {
+        log_err("out of memory");
+        return -ENOMEM;
+    }
+    for (int kind = 0; kind <= BLOCK_OBJ_EXPORT; kind++) {
+        for (size_t i = 0; i < o->n_block_args[kind]; i++) {
+            const char *arg = o->block_args[kind][i];
+            json_t *spec = NULL;
+            int ret = block_opt_parse((BlockObjKind)kind, arg, &spec, &err);
+
+            if (ret == 0 && kind == BLOCK_OBJ_NBD_SERVER &&
+                json_object_get(o->block_specs, "nbd-server")) {
+                ret = -EEXIST;
+                err = strdup("NBD server already running");
+            }
+            if (ret == 0) {
+                ret = kind == BLOCK_OBJ_NBD_SERVER
+                          ? json_object_set_new(o->block_specs, "nbd-server",
+                                                spec)
+                          : json_array_append_new(
+                                json_object_get(o->block_specs,
+                                                block_specs_key(
+                                                    (BlockObjKind)kind)),
+                                spec);
+                spec = NULL;
+            }
+            json_decref(spec);
+            if (ret < 0) {
+                log_err("%s %s: %s", opt_names[kind], arg,
+                        err ? err : "invalid");
+                free(err);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
 static void free_objects(IOThreadConfig *objects, size_t n)
 {
     for (size_t i = 0; objects && i < n; i++) {
@@ -398,6 +500,27 @@ static int create_iothreads(Daemon *d, IOThreadConfig *objects,
     return ret;
 }
 
+/* The block objects of the config file, then of the command line. */
+static int create_block_objects(Daemon *d, const Options *o)
+{
+    char *err = NULL;
+    int ret = 0;
+
+    if (d->config.block) {
+        ret = bobj_create_all(d->blk, d->config.block, ORIGIN_CONFIG, false,
+                              &err);
+    }
+    if (ret == 0) {
+        ret = bobj_create_all(d->blk, o->block_specs, ORIGIN_COMMAND_LINE,
+                              false, &err);
+    }
+    if (ret < 0) {
+        log_err("%s", err ? err : strerror(-ret));
+        free(err);
+    }
+    return ret;
+}
+
 static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
 {
     if (d->service) {
@@ -409,6 +532,11 @@ static void shutdown_daemon(Daemon *d, Pidfile *pidfile)
             json_pack("{s:b, s:s}", "guest", 0, "reason",
                       d->quit_reason ? d->quit_reason : "host-error"));
     }
+    /* What stops now is not deleted: the state file keeps it. */
+    d->state_ready = false;
+    /* Exports first: their clients run on the iothreads. */
+    bobj_free(d->blk);
+    d->blk = NULL;
     registry_free(d->registry);
     d->registry = NULL;
     /* Answers of changes that were in flight arrive as BHs. */
@@ -475,7 +603,9 @@ static int start_daemon(Daemon *d, const Options *o, SignalSource *sig,
     }
     d->registry = registry_new(d->ctx, d->config.max_iothreads,
                                on_registry_event, d);
-    d->service = d->registry ? service_new(d->ctx, d->registry) : NULL;
+    d->blk = d->registry ? bobj_new(d->ctx, d->registry, on_block_event, d)
+                         : NULL;
+    d->service = d->blk ? service_new(d->ctx, d->registry) : NULL;
     if (!d->service) {
         return -ENOMEM;
     }
@@ -483,12 +613,15 @@ static int start_daemon(Daemon *d, const Options *o, SignalSource *sig,
     if (ret == 0) {
         ret = create_iothreads(d, objects, o->n_objects);
     }
+    if (ret == 0) {
+        ret = create_block_objects(d, o);
+    }
     if (ret < 0) {
         return ret;
     }
     d->state_path = o->state_file ? o->state_file : d->config.state_file;
     if (d->state_path) {
-        ret = state_restore(d->state_path, d->registry, &err);
+        ret = state_restore(d->state_path, d->registry, d->blk, &err);
         if (ret < 0) {
             goto fail;
         }
@@ -586,6 +719,9 @@ int main(int argc, char **argv)
             log_set_level(d.config.log_level);
         }
     }
+    if (status == 0 && parse_block_args(&o) < 0) {
+        status = EXIT_CONFIG;
+    }
     if (status == 0 && !o.check_config) {
         status = serve(&d, &o, objects);
     }
@@ -593,5 +729,9 @@ int main(int argc, char **argv)
     daemon_config_cleanup(&d.config);
     free(o.allow_uids);
     free(o.objects);
+    for (int kind = 0; kind <= BLOCK_OBJ_EXPORT; kind++) {
+        free(o.block_args[kind]);
+    }
+    json_decref(o.block_specs);
     return status;
 }

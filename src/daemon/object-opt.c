@@ -17,27 +17,7 @@
 #include <string.h>
 
 #include "common/iothread-config.h"
-
-/* As QEMU's keyval: keys (fragments) must be shorter than this. */
-#define KEY_MAX 128
-
-/* A QAPI name: a letter, then letters, digits, '-' or '_'. */
-static bool key_valid(const char *key, size_t len)
-{
-    if (!len || !((key[0] >= 'a' && key[0] <= 'z') ||
-                  (key[0] >= 'A' && key[0] <= 'Z'))) {
-        return false;
-    }
-    for (size_t i = 1; i < len; i++) {
-        char ch = key[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
+#include "common/keyval.h"
 
 /* QEMU's qemu_strtoi64(s, NULL, 0, &v): the whole string, base 0. */
 static bool parse_int64(const char *s, json_int_t *v)
@@ -117,98 +97,6 @@ static int parse_json(const char *arg, json_t **objp, char **errp)
     return 0;
 }
 
-/*
- * Read a keyval value starting at @p up to an unescaped ',' or the end.
- * Returns it malloc'd (NULL when out of memory) and sets *@next past the
- * separator.
- */
-static char *read_value(const char *p, const char **next)
-{
-    char *val = malloc(strlen(p) + 1);
-    size_t n = 0;
-
-    if (!val) {
-        return NULL;
-    }
-    for (;;) {
-        if (!*p) {
-            break;
-        }
-        if (*p == ',') {
-            p++;
-            if (*p != ',') {
-                break;
-            }
-        }
-        val[n++] = *p++;
-    }
-    val[n] = '\0';
-    *next = p;
-    return val;
-}
-
-/* One item's key at *@pp into @key (the implied "qom-type" for a first
- * item without '='); *@pp is left on its value.  0 or -EINVAL. */
-static int read_key(const char **pp, bool first, char key[KEY_MAX],
-                    char **errp)
-{
-    const char *p = *pp;
-    size_t len = strcspn(p, "=,");
-
-    if (first && len && p[len] != '=') {
-        strcpy(key, "qom-type"); /* implied key: the item is a value */
-        return 0;
-    }
-    if (!key_valid(p, len)) {
-        return error_fail(errp, -EINVAL, "Invalid parameter '%.*s'",
-                          (int)len, p);
-    }
-    if (len >= KEY_MAX) {
-        return error_fail(errp, -EINVAL, "Parameter '%.*s' is too long",
-                          (int)len, p);
-    }
-    memcpy(key, p, len);
-    key[len] = '\0';
-    if (p[len] != '=') {
-        return error_fail(errp, -EINVAL, "Expected '=' after parameter '%s'",
-                          key);
-    }
-    *pp = p + len + 1;
-    return 0;
-}
-
-/* The items of @arg into @strs, key -> string as written.  0, -EINVAL or
- * -ENOMEM, with *@errp set. */
-static int read_items(const char *arg, json_t *strs, char **errp)
-{
-    const char *p = arg;
-    char key[KEY_MAX];
-    char *val;
-    int ret;
-
-    for (bool first = true; *p; first = false) {
-        ret = read_key(&p, first, key, errp);
-        if (ret < 0) {
-            return ret;
-        }
-        val = read_value(p, &p);
-        if (!val) {
-            return error_fail(errp, -ENOMEM, "Out of memory");
-        }
-        if (json_object_get(strs, key)) {
-            free(val);
-            return error_fail(errp, -EINVAL, "Parameter '%s' is set more "
-                              "than once", key);
-        }
-        ret = json_object_set_new(strs, key, json_string(val));
-        free(val);
-        if (ret < 0) {
-            return error_fail(errp, -ENOMEM, "Out of memory");
-        }
-    }
-    return 0;
-}
-
 /* A typed copy of @strs into *@objp: integers for the integer
  * properties, strings for the rest.  0, -EINVAL or -ENOMEM. */
 static int typed_copy(json_t *strs, json_t **objp, char **errp)
@@ -245,13 +133,9 @@ static int typed_copy(json_t *strs, json_t **objp, char **errp)
 
 static int parse_keyval(const char *arg, json_t **objp, char **errp)
 {
-    json_t *strs = json_object(); /* key -> string, as written */
-    int ret;
+    json_t *strs = NULL; /* key -> string, as written */
+    int ret = keyval_parse(arg, "qom-type", KEYVAL_FLAT, &strs, errp);
 
-    if (!strs) {
-        return error_fail(errp, -ENOMEM, "Out of memory");
-    }
-    ret = read_items(arg, strs, errp);
     if (ret == 0) {
         ret = check_object(strs, errp);
     }

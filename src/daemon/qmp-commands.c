@@ -3,7 +3,8 @@
  * The daemon's QMP command table: each command's name, handler, argument
  * schema and whether it only reads state.  Dispatch and argument checking
  * are the protocol layer's (qmp/dispatch.h); the handlers live with what
- * they command (qmp-iothread.c, qmp-qom.c, qmp-misc.c).
+ * they command (qmp-iothread.c, qmp-qom.c, qmp-misc.c, qmp-block.c,
+ * qmp-nbd.c, qmp-export.c).
  */
 #include <stdlib.h>
 
@@ -42,6 +43,26 @@ const QmpCommand daemon_qmp_commands[] = {
      .args = {REQ("path", STR), REQ("property", STR)}, .read_only = true},
     {.name = "qom-set", .handler = cmd_qom_set,
      .args = {REQ("path", STR), REQ("property", STR), REQ("value", ANY)}},
+    /* block nodes (qmp-block.c) */
+    {.name = "blockdev-add", .handler = cmd_blockdev_add, .flat_props = true},
+    {.name = "blockdev-del", .handler = cmd_blockdev_del,
+     .args = {REQ("node-name", STR)}},
+    {.name = "query-named-block-nodes",
+     .handler = cmd_query_named_block_nodes, .args = {OPT("flat", BOOL)},
+     .read_only = true},
+    {.name = "query-blockstats", .handler = cmd_query_blockstats,
+     .args = {OPT("query-nodes", BOOL)}, .read_only = true},
+    /* the NBD server (qmp-nbd.c) */
+    {.name = "nbd-server-start", .handler = cmd_nbd_server_start,
+     .flat_props = true},
+    {.name = "nbd-server-stop", .handler = cmd_nbd_server_stop},
+    /* exports (qmp-export.c) */
+    {.name = "block-export-add", .handler = cmd_block_export_add,
+     .flat_props = true},
+    {.name = "block-export-del", .handler = cmd_block_export_del,
+     .args = {REQ("id", STR), OPT("mode", STR)}},
+    {.name = "query-block-exports", .handler = cmd_query_block_exports,
+     .read_only = true},
     /* debugging aids, x- prefix: not a stable interface (qmp-misc.c) */
     {.name = "x-debug-iothread-hold", .handler = cmd_x_hold,
      .args = {REQ("id", STR), REQ("holder", STR)}},

@@ -8,6 +8,7 @@
 #ifndef IOTHREADD_QMP_COMMANDS_H
 #define IOTHREADD_QMP_COMMANDS_H
 
+#include "daemon/block-opts.h"
 #include "daemon/daemon.h"
 #include "qmp/dispatch.h"
 
@@ -21,6 +22,11 @@ QmpCommandFn cmd_object_add, cmd_object_del, cmd_iothread_set,
     cmd_query_iothreads, cmd_query_iothread_stats;
 QmpCommandFn cmd_qom_list, cmd_qom_list_get, cmd_qom_get, cmd_qom_set;
 QmpCommandFn cmd_x_hold, cmd_x_stall, cmd_x_release;
+QmpCommandFn cmd_blockdev_add, cmd_blockdev_del, cmd_query_named_block_nodes,
+    cmd_query_blockstats;
+QmpCommandFn cmd_nbd_server_start, cmd_nbd_server_stop;
+QmpCommandFn cmd_block_export_add, cmd_block_export_del,
+    cmd_query_block_exports;
 
 /* Helpers the handlers share. */
 
@@ -38,5 +44,13 @@ IOThreadObject *qmp_find_iothread(Daemon *d, QmpRequest *req,
  * apply them; @req is answered once they are in effect. */
 void qmp_update_object(Daemon *d, QmpRequest *req, IOThreadObject *obj,
                        json_t *props);
+
+/* Answer @req: {} when @ret is 0, else GenericError @err (freed). */
+void qmp_reply_ret(QmpRequest *req, int ret, char *err);
+
+/* Check @props as a block object of @kind (block-opts.h) and create it,
+ * as the QMP commands that add one do; @req is answered. */
+void qmp_add_block_object(Daemon *d, QmpRequest *req, BlockObjKind kind,
+                          json_t *props);
 
 #endif /* IOTHREADD_QMP_COMMANDS_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Reload (SIGHUP, the "reload" command): make the iothreads the config
- * file describes match it again, all or nothing.
+ * file describes match it again, all or nothing; the block objects too
+ * (block-reload.c), checked and created between the iothreads' steps.
  *
  * Only iothreads that came from the config file are deleted when they
  * disappear from it; those made with object-add or --object are the
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "daemon/block-objects.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
@@ -97,8 +99,12 @@ static void undo_creates(Daemon *d, char **created, size_t n)
     }
 }
 
-/* Start the new iothreads first: the only step that can fail. */
-static int create_new(Daemon *d, const DaemonConfig *next, char **errp)
+/* Start the new iothreads first: with the new block objects, the only
+ * step that can fail.  On success *@createdp lists them (ids borrowed
+ * from @next, NULL-terminated) for undo_creates() if the block objects
+ * fail next. */
+static int create_new(Daemon *d, const DaemonConfig *next, char ***createdp,
+                      char **errp)
 {
     char **created = calloc(next->n_iothreads + 1, sizeof(*created));
     long old_max = registry_get_max(d->registry);
@@ -125,9 +131,21 @@ static int create_new(Daemon *d, const DaemonConfig *next, char **errp)
     if (ret < 0) {
         undo_creates(d, created, n);
         registry_set_max(d->registry, old_max);
+        free(created);
+        return ret;
     }
-    free(created);
-    return ret;
+    *createdp = created;
+    return 0;
+}
+
+static size_t count(char **list)
+{
+    size_t n = 0;
+
+    while (list[n]) {
+        n++;
+    }
+    return n;
 }
 
 static void delete_and_retune(Daemon *d, const DaemonConfig *next)
@@ -182,6 +200,8 @@ int daemon_reload(Daemon *d, char **errp)
 static int reload(Daemon *d, char **errp)
 {
     DaemonConfig next;
+    char **created = NULL;
+    json_t *block;
     int ret;
 
     *errp = NULL;
@@ -192,16 +212,31 @@ static int reload(Daemon *d, char **errp)
     }
     daemon_config_init(&next);
     ret = daemon_config_load(d->config_path, &next, errp);
+    block = next.block ? json_incref(next.block) : block_specs_new();
     if (ret == 0) {
         ret = check_plan(d, &next, errp);
     }
     if (ret == 0) {
-        ret = create_new(d, &next, errp);
+        ret = bobj_reload_check(d->blk, block, errp);
     }
+    if (ret == 0) {
+        ret = create_new(d, &next, &created, errp);
+    }
+    if (ret == 0) {
+        ret = bobj_reload_create(d->blk, block, errp);
+        if (ret < 0) {
+            undo_creates(d, created, count(created));
+            registry_set_max(d->registry, d->config.max_iothreads);
+        }
+    }
+    free(created);
     if (ret < 0) {
+        json_decref(block);
         daemon_config_cleanup(&next);
         return ret;
     }
+    bobj_reload_delete(d->blk, block);
+    json_decref(block);
     delete_and_retune(d, &next);
     registry_set_max(d->registry, next.max_iothreads);
     if (next.log_level >= 0) {

@@ -11,8 +11,9 @@
 #include "common/error.h"
 #include "daemon/state-file.h"
 
-static json_t *state_json(Registry *r)
+static json_t *state_json(Registry *r, BlockObjects *b)
 {
+    json_t *blk = bobj_specs(b, 1u << ORIGIN_QMP), *state;
     json_t *list = json_array();
 
     for (IOThreadObject *o = registry_next(r, NULL); o;
@@ -22,9 +23,14 @@ static json_t *state_json(Registry *r)
         json_object_set_new(e, "id", json_string(iothread_object_id(o)));
         json_array_append_new(list, e);
     }
-    return json_pack("{s:s, s:o}", "comment",
-                     "written by iothreadd (--state-file); replaced, "
-                     "not edited, while it runs", "iothreads", list);
+    state = json_pack("{s:s, s:o}", "comment",
+                      "written by iothreadd (--state-file); replaced, "
+                      "not edited, while it runs", "iothreads", list);
+    if (state && blk) {
+        json_object_update(state, blk);
+    }
+    json_decref(blk);
+    return state;
 }
 
 /* Make the rename itself durable. */
@@ -44,9 +50,9 @@ static void fsync_dir_of(const char *path)
     free(copy);
 }
 
-int state_save(const char *path, Registry *r, char **errp)
+int state_save(const char *path, Registry *r, BlockObjects *b, char **errp)
 {
-    json_t *state = state_json(r);
+    json_t *state = state_json(r, b);
     char *tmp = NULL;
     int fd = -1, ret = 0;
 
@@ -83,7 +89,8 @@ out:
     return ret;
 }
 
-int state_restore(const char *path, Registry *r, char **errp)
+int state_restore(const char *path, Registry *r, BlockObjects *b,
+                  char **errp)
 {
     DaemonConfig state;
     int ret;
@@ -108,6 +115,15 @@ int state_restore(const char *path, Registry *r, char **errp)
             error_setf(errp, "%s: cannot restore IOThread '%s': %s", path,
                        want->id, strerror(-ret));
         }
+    }
+    if (ret == 0 && state.block) {
+        char *err = NULL;
+
+        ret = bobj_create_all(b, state.block, ORIGIN_QMP, true, &err);
+        if (ret < 0) {
+            error_setf(errp, "%s: cannot restore %s", path, err ? err : "?");
+        }
+        free(err);
     }
     daemon_config_cleanup(&state);
     return ret;

@@ -9,19 +9,24 @@
 #ifndef IOTHREADD_STATE_FILE_H
 #define IOTHREADD_STATE_FILE_H
 
+#include "daemon/block-objects.h"
 #include "daemon/registry.h"
 
-/* state_save: write every object's settings to @path.  0 or -errno with
- * *@errp (malloc'd). */
-int state_save(const char *path, Registry *r, char **errp);
+/* state_save: write every iothread's settings, and the block objects
+ * created over QMP ("blockdevs", "nbd-server", "exports"), to @path.  0 or
+ * -errno with *@errp (malloc'd). */
+int state_save(const char *path, Registry *r, BlockObjects *b, char **errp);
 
 /*
  * state_restore: read @path (a missing file is an empty state) and make
  * the registry match it for the iothreads it lists: create those missing
  * (as if made by object-add), retune those that exist (their back-end
- * stays as created).  Iothreads it does not list are left alone.  0 or
+ * stays as created).  Iothreads it does not list are left alone.  Then
+ * the block objects it lists that do not exist yet are created, as if
+ * by QMP.  0 or
  * -errno with *@errp; what was restored before an error stays.
  */
-int state_restore(const char *path, Registry *r, char **errp);
+int state_restore(const char *path, Registry *r, BlockObjects *b,
+                  char **errp);
 
 #endif /* IOTHREADD_STATE_FILE_H */
