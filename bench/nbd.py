@@ -50,7 +50,7 @@ from benchkit import result
 BUILD = os.environ.get("IOTHREADD_BUILD", "build")
 OUT = os.environ.get("BENCH_OUT", os.path.join(BUILD, "bench"))
 SECS = float(os.environ.get("BENCH_NBD_SECS", "1"))
-REPS = int(os.environ.get("BENCH_NBD_REPS", "4"))
+REPS = max(2, int(os.environ.get("BENCH_NBD_REPS", "4")))  # 1st dropped
 IMAGE_MIB = 512
 START_TIMEOUT = 15
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -213,6 +213,8 @@ def fio(d, target, rw, qd, jobs, img, uri):
     else:
         cmd += ["--ioengine=io_uring", "--filename=" + img,
                 "--size=%dM" % IMAGE_MIB]
+    if os.path.exists(out):  # never read the previous run's figures
+        os.unlink(out)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         r = subprocess.run(cmd, capture_output=True, text=True,
@@ -249,15 +251,24 @@ def make_image(d):
     return img
 
 
-def main():
+def missing_tool():
+    """Why no figure can be made at all, or None."""
     for tool in ("fio", "nbdinfo"):
         if not shutil.which(tool):
-            print("nbd: %s not found (make bench-deps installs it): no "
-                  "figures" % tool, file=sys.stderr)
-            for metric, unit, *_ in ROWS:
-                print("MISSING\tnbd\t%s\t%s\t%s not found" % (
-                    metric, unit, tool))
-            return 0
+            return "%s not found (make bench-deps installs it)" % tool
+    if subprocess.run(["fio", "--enghelp=nbd"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode:
+        return "this fio has no nbd engine (fio --enghelp=nbd fails)"
+    return None
+
+
+def main():
+    why = missing_tool()
+    if why:
+        print("nbd: no figures: %s" % why, file=sys.stderr)
+        for metric, unit, *_ in ROWS + NOT_IMPLEMENTED:
+            print("MISSING\tnbd\t%s\t%s\t%s" % (metric, unit, why))
+        return 0
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     d = tempfile.mkdtemp(prefix="iothreadd-nbd-", dir=shm)
     servers, broken = {}, {}
