@@ -10,20 +10,29 @@ rows = {}      # (bench, metric) -> {"unit", "iothreadd", "floor", peers{}}
 order = []
 HIGHER_IS_BETTER = ("items_per_s",)
 
-for line in open(raw):
-    f = line.rstrip("\n").split("\t")
-    if f[0] != "RESULT":
-        continue
-    _, bench, metric, unit, kind, impl, med, lo, hi = f
+
+def row(bench, metric, unit):
     key = (bench, metric)
     if key not in rows:
         rows[key] = {"unit": unit, "peers": {}, "range": {}}
         order.append(key)
-    r = rows[key]
+    return rows[key]
+
+
+for line in open(raw):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "MISSING":  # MISSING bench metric unit why: iothreadd n/a
+        row(*f[1:4])["missing"] = f[4]
+        continue
+    if f[0] != "RESULT":
+        continue
+    _, bench, metric, unit, kind, impl, med, lo, hi = f
+    r = row(bench, metric, unit)
     v = float(med)
     r["range"][impl] = (float(lo), float(hi))
     if kind == "iothreadd":
         r["iothreadd"] = v
+        r["iothreadd_name"] = impl
     elif kind == "floor":
         r["floor"] = v
         r["floor_name"] = impl
@@ -38,13 +47,19 @@ def best(metric, peers):
         peers = {k: v for k, v in peers.items() if v >= 0}
     if not peers:
         return None, ""
-    pick = max if metric.startswith(HIGHER_IS_BETTER) else min
+    higher = metric.startswith(HIGHER_IS_BETTER) or metric.endswith("_iops")
+    pick = max if higher else min
     name = pick(peers, key=peers.get)
     return peers[name], name
 
 
 def fmt(v):
     return "-" if v is None else ("%.4g" % v)
+
+
+def mine(r):
+    return "n/a" if "missing" in r and "iothreadd" not in r else fmt(
+        r.get("iothreadd"))
 
 
 with open(out + "/results.tsv", "w") as f, open(out + "/peers.tsv", "w") as p:
@@ -59,14 +74,18 @@ with open(out + "/results.tsv", "w") as f, open(out + "/peers.tsv", "w") as p:
         r = rows[key]
         bv, bn = best(key[1], r["peers"])
         f.write("%s\t%s\t%s\t%s\t%s\t%s\t%s\n" % (
-            key[0], key[1], r["unit"], fmt(r.get("iothreadd")),
+            key[0], key[1], r["unit"], mine(r),
             fmt(r.get("floor")), fmt(bv), bn))
         for impl, (lo, hi) in r["range"].items():
-            v = (r.get("iothreadd") if impl == "iothreadd" else
+            v = (r.get("iothreadd") if impl == r.get("iothreadd_name") else
                  r.get("floor") if impl == r.get("floor_name") else
                  r["peers"].get(impl))
             p.write("%s\t%s\t%s\t%s\t%s\t%s\t%s\n" % (
                 key[0], key[1], r["unit"], impl, fmt(v), fmt(lo), fmt(hi)))
         print("%-14s %-32s %-8s %12s %12s %12s %s" % (
-            key[0], key[1], r["unit"], fmt(r.get("iothreadd")),
+            key[0], key[1], r["unit"], mine(r),
             fmt(r.get("floor")), fmt(bv), bn))
+for key in order:
+    if "missing" in rows[key] and "iothreadd" not in rows[key]:
+        print("%s %s: iothreadd n/a: %s" % (key[0], key[1],
+                                            rows[key]["missing"]))

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # make bench: run every benchmark, then write build/bench/results.tsv,
-# peers.tsv, a table on stdout and the plots.  About 5 minutes on 2 CPUs.
+# peers.tsv, a table on stdout and the plots.  About 8 minutes on 2 CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}
@@ -27,8 +27,10 @@ step "adaptive" "$B/bench/adaptive" "${BENCH_ADAPTIVE_SECS:-0.2}"
 step "think-time" "$B/bench/think" "${BENCH_THINK_SECS:-1}"
 step "control-plane" python3 bench/control.py
 step "idle / memory" python3 bench/procs.py
+step "nbd" python3 bench/nbd.py
 
 python3 bench/report.py "$raw" "$out"
 if command -v gnuplot >/dev/null; then
-    gnuplot -e "dir='$out'" bench/plots.gp && echo "plots: $out/*.png"
+    gnuplot -e "dir='$out'" bench/plots.gp &&
+        gnuplot -e "dir='$out'" bench/nbd.gp && echo "plots: $out/*.png"
 fi

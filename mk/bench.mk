@@ -3,6 +3,8 @@
 # are linked or run by the benchmarks only, never by the product.
 BENCH_DEPS := libuv1-dev libevent-dev libglib2.0-dev gnuplot-nox \
               qemu-system-x86
+# bench/nbd.py: fio's nbd engine, nbdinfo, nbdkit, qemu-storage-daemon.
+BENCH_DEPS += fio libnbd-bin nbdkit qemu-system-common
 BENCH_PROGS := wake bh fd timer adaptive think
 BENCH_BINS := $(BENCH_PROGS:%=$(B)/bench/%)
 # Only the programs with peers link them.
