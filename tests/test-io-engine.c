@@ -13,7 +13,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -375,4 +377,224 @@ TEST_FDMON(n_requests_take_ceil_n_over_batch_submissions)
     /* 0: the default (32): nothing until the loop runs, then one. */
     batch_case(fdmon, 0, 10, 0, uring ? 1 : 0);
     batch_case(fdmon, 1, 5, uring ? 5 : 0, uring ? 5 : 0);
+}
+
+/* ---- Sockets: AIO_IO_RECVMSG / AIO_IO_SENDMSG ---- */
+
+enum { SOCK_BYTES = 1 << 20 }; /* far more than a socket buffer holds */
+
+typedef struct SockJob {
+    Job *j;
+    int sv[2];
+    char *out, *in;
+    bool sender_done;
+} SockJob;
+
+static SockJob sock_job;
+
+static void sock_sender(void *opaque)
+{
+    SockJob *s = opaque;
+    /* Uneven pieces, a vector of two, so that sends end mid-buffer. */
+    size_t off = 0, piece = 7777;
+
+    while (off < SOCK_BYTES) {
+        size_t len = SOCK_BYTES - off < piece ? SOCK_BYTES - off : piece;
+        size_t half = len / 2;
+        struct iovec v[2] = {{s->out + off, half},
+                             {s->out + off + half, len - half}};
+        struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+
+        JOB_CHECK(s->j, aio_co_sendmsg(s->sv[0], &m) == (ssize_t)len);
+        off += len;
+        piece = piece * 3 % 65521 + 1;
+    }
+    JOB_CHECK(s->j, shutdown(s->sv[0], SHUT_WR) == 0);
+    s->sender_done = true;
+}
+
+/* A sender coroutine and this receiver on one context, the socket far
+ * smaller than the data: both must wait for the socket, neither may block
+ * the thread. */
+static void sock_stream_body(void *opaque, bool nonblocking)
+{
+    Job *j = opaque;
+    SockJob *s = &sock_job;
+    ssize_t n;
+    char extra;
+
+    *s = (SockJob){.j = j};
+    s->out = malloc(SOCK_BYTES);
+    s->in = malloc(SOCK_BYTES);
+    JOB_CHECK(j, s->out && s->in);
+    JOB_CHECK(j, socketpair(AF_UNIX,
+                            SOCK_STREAM | (nonblocking ? SOCK_NONBLOCK : 0),
+                            0, s->sv) == 0);
+    if (j->failures) {
+        j->done = true;
+        return;
+    }
+    fill(s->out, SOCK_BYTES, 's');
+    memset(s->in, 0, SOCK_BYTES);
+    JOB_CHECK(j, aio_co_schedule(j->ctx,
+                                 aio_co_create(j->ctx, sock_sender, s, 0)) ==
+                     0);
+    n = aio_co_recv_full(s->sv[1], s->in, SOCK_BYTES);
+    JOB_CHECK(j, n == SOCK_BYTES);
+    JOB_CHECK(j, memcmp(s->in, s->out, SOCK_BYTES) == 0);
+    /* The sender shut its side down: a clean end of stream. */
+    JOB_CHECK(j, aio_co_recv_full(s->sv[1], &extra, 1) == 0);
+    JOB_CHECK(j, s->sender_done);
+    close(s->sv[0]);
+    close(s->sv[1]);
+    free(s->out);
+    free(s->in);
+    j->done = true;
+}
+
+static void sock_stream_blocking_body(void *opaque)
+{
+    sock_stream_body(opaque, false);
+}
+
+static void sock_stream_nonblocking_body(void *opaque)
+{
+    sock_stream_body(opaque, true);
+}
+
+JOB_TEST(socket_send_and_receive_a_mebibyte_byte_for_byte,
+         sock_stream_blocking_body)
+JOB_TEST(socket_send_and_receive_on_o_nonblock_fds_byte_for_byte,
+         sock_stream_nonblocking_body)
+
+static void sock_short_eof_body(void *opaque)
+{
+    Job *j = opaque;
+    int sv[2];
+    char buf[100];
+    struct iovec v = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+
+    JOB_CHECK(j, socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    /* A short receive is returned as is. */
+    JOB_CHECK(j, write(sv[0], "0123456789", 10) == 10);
+    JOB_CHECK(j, aio_co_recvmsg(sv[1], &m) == 10);
+    JOB_CHECK(j, memcmp(buf, "0123456789", 10) == 0);
+    /* recv_full: an exact length spread over several sends. */
+    JOB_CHECK(j, write(sv[0], "abc", 3) == 3);
+    JOB_CHECK(j, write(sv[0], "defg", 4) == 4);
+    JOB_CHECK(j, aio_co_recv_full(sv[1], buf, 7) == 7);
+    JOB_CHECK(j, memcmp(buf, "abcdefg", 7) == 0);
+    JOB_CHECK(j, aio_co_recv_full(sv[1], buf, 0) == 0);
+    /* The stream ends in the middle of a message. */
+    JOB_CHECK(j, write(sv[0], "xy", 2) == 2);
+    JOB_CHECK(j, close(sv[0]) == 0);
+    JOB_CHECK(j, aio_co_recv_full(sv[1], buf, 5) == -ECONNRESET);
+    JOB_CHECK(j, aio_co_recvmsg(sv[1], &m) == 0);
+    close(sv[1]);
+    j->done = true;
+}
+
+JOB_TEST(socket_short_receive_as_is_and_end_of_stream, sock_short_eof_body)
+
+static void sock_errors_body(void *opaque)
+{
+    Job *j = opaque;
+    int sv[2], closed;
+    char buf[64] = "x";
+    struct iovec v = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    AioIoRequest bad = {.op = AIO_IO_SENDMSG, .fd = 0};
+
+    JOB_CHECK(j, socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    JOB_CHECK(j, close(sv[1]) == 0);
+    /* The peer is gone: EPIPE, and no SIGPIPE kills the test. */
+    JOB_CHECK(j, aio_co_send_full(sv[0], buf, sizeof(buf)) == -EPIPE);
+    closed = sv[1];
+    JOB_CHECK(j, aio_co_recvmsg(closed, &m) == -EBADF);
+    JOB_CHECK(j, aio_co_sendmsg(closed, &m) == -EBADF);
+    /* Not a socket. */
+    JOB_CHECK(j, aio_co_recvmsg(j->fd, &m) == -ENOTSOCK);
+    JOB_CHECK(j, aio_co_recvmsg(sv[0], NULL) == -EINVAL);
+    JOB_CHECK(j, aio_co_io(&bad) == -EINVAL);
+    m.msg_iovlen = IOV_MAX + 1;
+    JOB_CHECK(j, aio_co_recvmsg(sv[0], &m) == -EINVAL);
+    JOB_CHECK(j, aio_co_recv_full(sv[0], buf, (size_t)SSIZE_MAX + 1) ==
+                     -EINVAL);
+    close(sv[0]);
+    j->done = true;
+}
+
+JOB_TEST(socket_errors_come_back_as_negative_errno, sock_errors_body)
+
+TEST_FDMON(socket_receive_callback_waits_for_the_peer_on_the_home_thread)
+{
+    AioContext *ctx = NULL;
+    int sv[2];
+    char buf[16];
+    struct iovec v = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    CbState s = {.home = pthread_self()};
+    AioIoRequest req = {.op = AIO_IO_RECVMSG, .msg = &m, .cb = on_done,
+                        .opaque = &s};
+
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
+    req.fd = sv[1];
+    CHECK_EQ_INT(aio_io_submit(ctx, &req), 0);
+    for (int i = 0; i < 10; i++) {
+        aio_poll(ctx, false);
+    }
+    CHECK_EQ_INT(s.calls, 0); /* nothing to receive yet */
+    CHECK(write(sv[0], "hello", 5) == 5);
+    while (!s.calls) {
+        aio_poll(ctx, true);
+    }
+    CHECK_EQ_INT(s.calls, 1);
+    CHECK(s.on_home);
+    CHECK_EQ_INT(s.ret, 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    aio_context_free(ctx);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* A receive waiting for a peer that never writes must not hold up
+ * aio_context_free(), and once it returns the request is over: data sent
+ * afterwards stays in the socket, the buffer untouched. */
+TEST_FDMON(context_freed_with_receives_waiting_cancels_them)
+{
+    enum { N = 16 };
+    AioContext *ctx = NULL;
+    int sv[N][2], calls = 0;
+    static char buf[N][8];
+    struct iovec v[N];
+    struct msghdr m[N];
+    AioIoRequest req[N];
+
+    REQUIRE(aio_context_new(&ctx, fdmon) == 0);
+    for (int i = 0; i < N; i++) {
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) == 0);
+        memset(buf[i], '-', sizeof(buf[i]));
+        v[i] = (struct iovec){buf[i], sizeof(buf[i])};
+        m[i] = (struct msghdr){.msg_iov = &v[i], .msg_iovlen = 1};
+        req[i] = (AioIoRequest){.op = AIO_IO_RECVMSG, .fd = sv[i][1],
+                                .msg = &m[i], .cb = count_call,
+                                .opaque = &calls};
+        CHECK_EQ_INT(aio_io_submit(ctx, &req[i]), 0);
+    }
+    aio_poll(ctx, false); /* into the kernel, or waiting for the fd */
+    aio_context_free(ctx);
+    for (int i = 0; i < N; i++) {
+        CHECK(write(sv[i][0], "data", 4) == 4);
+    }
+    for (int i = 0; i < N; i++) {
+        char back[8];
+
+        CHECK(recv(sv[i][1], back, sizeof(back), MSG_DONTWAIT) == 4);
+        CHECK(memcmp(buf[i], "--------", 8) == 0);
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    CHECK_EQ_INT(calls, 0);
 }
