@@ -333,6 +333,7 @@ static void batch_case(AioFdmon fdmon, int64_t batch, int n,
     AioIoRequest req[MAXN];
     int fd = temp_fd(), calls = 0;
     AioIoStats st;
+    AioStats all;
 
     REQUIRE(n <= MAXN && fd >= 0);
     REQUIRE(aio_context_new(&ctx, fdmon) == 0);
@@ -357,6 +358,12 @@ static void batch_case(AioFdmon fdmon, int64_t batch, int n,
     CHECK_EQ_INT(st.completed, n);
     CHECK_EQ_INT(st.in_flight, 0);
     CHECK_EQ_INT(st.enters, want_enters);
+    /* The same counters in the context's list (query-iothread-stats). */
+    aio_context_get_stats(ctx, &all);
+    CHECK_EQ_INT(all.io_submitted, n);
+    CHECK_EQ_INT(all.io_completed, n);
+    CHECK_EQ_INT(all.io_in_flight, 0);
+    CHECK_EQ_INT(all.io_uring_enters, want_enters);
     for (int i = 0; i < n; i++) {
         char back[512];
 

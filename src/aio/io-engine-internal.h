@@ -23,8 +23,7 @@ typedef struct AioIoList {
 
 typedef struct AioIoSockWait AioIoSockWait;
 
-/* One per context, made by its first request; home thread only, except
- * the counters (written by the home thread, read by anyone). */
+/* One per context, made by its first request; home thread only. */
 typedef struct AioIoState {
     AioContext *ctx;
     AioBH *bh;          /* runs completions, then submits (io_uring) */
@@ -33,9 +32,7 @@ typedef struct AioIoState {
                            sockets without it) */
     unsigned in_kernel; /* io_uring: SQEs prepared whose CQE is unseen */
     AioIoSockWait *sock_waits; /* no io_uring: sockets waited for */
-    _Atomic uint64_t stat_submitted;
-    _Atomic uint64_t stat_completed;
-    _Atomic uint64_t stat_enters;
+    /* The counters are the context's (stat_io_*, AIO_STATS_FOREACH). */
 } AioIoState;
 
 void aio_io_list_init(AioIoList *l);

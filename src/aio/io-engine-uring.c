@@ -82,7 +82,7 @@ static void enter(AioIoState *st, struct io_uring *ring)
     /* On failure (-EAGAIN, -EBUSY) the SQEs stay in the ring and the fd
      * monitor's next wait submits them. */
     io_uring_submit(ring);
-    stat_add(&st->stat_enters, 1);
+    stat_add(&st->ctx->stat_io_uring_enters, 1);
 }
 
 /* Write queued requests to the ring, one io_uring_enter() per batch. */

@@ -123,7 +123,10 @@ static AioIoState *io_state(AioContext *ctx)
 
 void aio_io_finish(AioIoState *st, AioIoRequest *req, ssize_t ret)
 {
-    stat_add(&st->stat_completed, 1);
+    stat_add(&st->ctx->stat_io_completed, 1);
+    stat_set(&st->ctx->stat_io_in_flight,
+             atomic_load_explicit(&st->ctx->stat_io_in_flight,
+                                  memory_order_relaxed) - 1);
     req->cb(req, ret); /* may free @req */
 }
 
@@ -147,27 +150,16 @@ void aio_io_engine_fini(AioContext *ctx)
 
 void aio_io_get_stats(AioContext *ctx, AioIoStats *stats)
 {
-    AioIoState *st;
+    AioStats all;
 
     if (!stats) {
         return;
     }
-    memset(stats, 0, sizeof(*stats));
-    /* The state pointer is written once, by the home thread; other
-     * threads asking before the first request see zeros. */
-    st = ctx ? __atomic_load_n(&ctx->io_state, __ATOMIC_ACQUIRE) : NULL;
-    if (!st) {
-        return;
-    }
-#define LOAD(f) atomic_load_explicit(&st->f, memory_order_relaxed)
-    stats->submitted = LOAD(stat_submitted);
-    stats->completed = LOAD(stat_completed);
-    stats->enters = LOAD(stat_enters);
-#undef LOAD
-    /* Two loads, not one snapshot: never report a negative count. */
-    stats->in_flight = stats->submitted > stats->completed
-                           ? stats->submitted - stats->completed
-                           : 0;
+    aio_context_get_stats(ctx, &all);
+    stats->submitted = all.io_submitted;
+    stats->completed = all.io_completed;
+    stats->in_flight = all.io_in_flight;
+    stats->enters = all.io_uring_enters;
 }
 
 static bool is_socket_op(AioIoOp op)
@@ -423,6 +415,7 @@ int aio_io_submit(AioContext *ctx, AioIoRequest *req)
             return ret;
         }
     }
-    stat_add(&st->stat_submitted, 1);
+    stat_add(&ctx->stat_io_submitted, 1);
+    stat_add(&ctx->stat_io_in_flight, 1);
     return 0;
 }
