@@ -11,12 +11,14 @@
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <iothread/aio.h>
@@ -60,8 +62,9 @@ typedef struct Job {
         }                                                                      \
     } while (0)
 
-/* Run @fn in a coroutine on a fresh context until it returns. */
-static void run_job(void (*fn)(void *), Job *j)
+/* Run @fn in a coroutine on a fresh context until it returns, with
+ * j->fd = @fd (closed after), or a temporary file when @fd is -1. */
+static void run_job_on(void (*fn)(void *), Job *j, int fd)
 {
     Coroutine *co;
 
@@ -70,7 +73,7 @@ static void run_job(void (*fn)(void *), Job *j)
         test_fail(__FILE__, __LINE__, "no context");
         return;
     }
-    j->fd = temp_fd();
+    j->fd = fd >= 0 ? fd : temp_fd();
     co = aio_co_create(j->ctx, fn, j, 0);
     if (j->fd < 0 || !co) {
         test_fail(__FILE__, __LINE__, "set-up failed");
@@ -86,6 +89,11 @@ static void run_job(void (*fn)(void *), Job *j)
         test_fail(__FILE__, __LINE__, "%d failure(s), first at %s",
                   j->failures, j->detail);
     }
+}
+
+static void run_job(void (*fn)(void *), Job *j)
+{
+    run_job_on(fn, j, -1);
 }
 
 /* A case that is one coroutine body run by run_job(), once per fd
@@ -241,6 +249,86 @@ TEST_FDMON(write_cut_short_by_rlimit_fsize_reports_efbig)
     sigaction(SIGXFSZ, &old_sa, NULL);
 }
 
+/*
+ * A file on a 16 KiB tmpfs of this test's own, without privileges:
+ * `unshare -rm` (a user and a mount namespace) mounts it and waits, and
+ * we reach it through /proc/PID/root, which the owner of the namespace
+ * may follow.  The open file keeps the mount alive after the helper
+ * leaves.  Returns the fd, or -1 with @why set.
+ */
+static int small_tmpfs_file(char *why, size_t why_len)
+{
+    static const char script[] =
+        "mount -t tmpfs -o size=16k iothread-enospc /tmp && echo ready && "
+        "read x";
+    char *const argv[] = {"unshare", "-rm", "sh", "-c", (char *)script, NULL};
+    int in[2], out[2], fd = -1, status;
+    posix_spawn_file_actions_t fa;
+    char buf[16] = "", path[64];
+    pid_t pid;
+
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+        snprintf(why, why_len, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    if (posix_spawnp(&pid, "unshare", &fa, NULL, argv, environ) != 0) {
+        snprintf(why, why_len, "cannot run unshare(1)");
+        pid = -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    if (pid > 0) {
+        ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+
+        if (n > 0 && strncmp(buf, "ready", 5) == 0) {
+            snprintf(path, sizeof(path), "/proc/%d/root/tmp/f", (int)pid);
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0) {
+                snprintf(why, why_len, "open %s: %s", path, strerror(errno));
+            }
+        } else {
+            snprintf(why, why_len, "`unshare -rm` could not mount a tmpfs "
+                                   "(no unprivileged user namespaces?)");
+        }
+    }
+    close(in[1]); /* the helper's `read` ends */
+    close(out[0]);
+    if (pid > 0) {
+        waitpid(pid, &status, 0);
+    }
+    return fd;
+}
+
+static void enospc_body(void *opaque)
+{
+    Job *j = opaque;
+    static char buf[64 * 1024];
+    struct iovec v = {buf, sizeof(buf)};
+
+    memset(buf, 'n', sizeof(buf));
+    /* Part of it fits: the engine goes on and reports the error, not a
+     * short success. */
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == -ENOSPC);
+    JOB_CHECK(j, aio_co_fallocate(j->fd, 0, 0, 1 << 20) == -ENOSPC);
+    j->done = true;
+}
+
+TEST_FDMON(write_to_a_full_tmpfs_reports_enospc)
+{
+    Job j = {.fdmon = fdmon};
+    char why[256] = "";
+    int fd = small_tmpfs_file(why, sizeof(why));
+
+    if (fd < 0) {
+        SKIP("%s", why);
+    }
+    run_job_on(enospc_body, &j, fd);
+}
+
 static void count_call(AioIoRequest *req, ssize_t ret)
 {
     (void)ret;
@@ -384,6 +472,8 @@ TEST_FDMON(n_requests_take_ceil_n_over_batch_submissions)
     /* 0: the default (32): nothing until the loop runs, then one. */
     batch_case(fdmon, 0, 10, 0, uring ? 1 : 0);
     batch_case(fdmon, 1, 5, uring ? 5 : 0, uring ? 5 : 0);
+    /* 64 with batches of 7: nine full ones at once, ceil(64 / 7) = 10. */
+    batch_case(fdmon, 7, 64, uring ? 9 : 0, uring ? 10 : 0);
 }
 
 /* ---- Sockets: AIO_IO_RECVMSG / AIO_IO_SENDMSG ---- */
