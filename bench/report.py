@@ -38,7 +38,8 @@ def best(metric, peers):
         peers = {k: v for k, v in peers.items() if v >= 0}
     if not peers:
         return None, ""
-    pick = max if metric.startswith(HIGHER_IS_BETTER) else min
+    pick = (max if metric.startswith(HIGHER_IS_BETTER) or
+            metric.endswith("_iops") else min)
     name = pick(peers, key=peers.get)
     return peers[name], name
 

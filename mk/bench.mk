@@ -2,8 +2,8 @@
 # make bench: not part of make check.  Peers (libuv, libevent, GLib, QEMU)
 # are linked or run by the benchmarks only, never by the product.
 BENCH_DEPS := libuv1-dev libevent-dev libglib2.0-dev gnuplot-nox \
-              qemu-system-x86
-BENCH_PROGS := wake bh fd timer adaptive think
+              qemu-system-x86 fio strace
+BENCH_PROGS := wake bh fd timer adaptive think io-engine coroutine
 BENCH_BINS := $(BENCH_PROGS:%=$(B)/bench/%)
 # Only the programs with peers link them.
 BENCH_PEER_LIBS = $$($(PKG_CONFIG) --cflags --libs libuv libevent \
