@@ -8,13 +8,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -703,9 +706,9 @@ TEST_FDMON(context_freed_with_receives_waiting_cancels_them)
 #define SYS_cachestat 451 /* the same on every architecture */
 #endif
 
-/* Dirty pages of @fd in [@off, @off + @len) (cachestat(2), Linux 6.5),
+/* Dirty pages of @fd in [@off, @off + @len) by cachestat(2) (Linux 6.5),
  * or -errno. */
-static long dirty_pages(int fd, uint64_t off, uint64_t len)
+static long dirty_pages_cachestat(int fd, uint64_t off, uint64_t len)
 {
     struct {
         uint64_t off, len;
@@ -721,6 +724,40 @@ static long dirty_pages(int fd, uint64_t off, uint64_t len)
     return (long)cs.nr_dirty;
 }
 
+/* Before cachestat(2): whether FIEMAP (without FIEMAP_FLAG_SYNC, which
+ * would write the data first) shows data of the range not yet on disk
+ * (delayed allocation: ext4, xfs, btrfs): 1 or 0 pages' worth, or
+ * -errno. */
+static long dirty_pages_fiemap(int fd, uint64_t off, uint64_t len)
+{
+    struct {
+        struct fiemap map;
+        struct fiemap_extent ext[8];
+    } m = {.map = {.fm_start = off, .fm_length = len, .fm_extent_count = 8}};
+    long dirty = 0;
+
+    if (ioctl(fd, FS_IOC_FIEMAP, &m) < 0) {
+        return -errno;
+    }
+    for (unsigned i = 0; i < m.map.fm_mapped_extents; i++) {
+        if (m.ext[i].fe_flags & FIEMAP_EXTENT_DELALLOC) {
+            uint64_t lo = m.ext[i].fe_logical > off ? m.ext[i].fe_logical : off;
+            uint64_t end = m.ext[i].fe_logical + m.ext[i].fe_length;
+
+            end = end < off + len ? end : off + len;
+            dirty += end > lo ? (long)((end - lo + BLK - 1) / BLK) : 0;
+        }
+    }
+    return dirty;
+}
+
+static long dirty_pages(int fd, uint64_t off, uint64_t len)
+{
+    long n = dirty_pages_cachestat(fd, off, len);
+
+    return n == -ENOSYS ? dirty_pages_fiemap(fd, off, len) : n;
+}
+
 typedef struct FuaJob {
     Job j;
     long plain_dirty, fua_dirty;
@@ -729,7 +766,9 @@ typedef struct FuaJob {
 /* An honest observable of RWF_DSYNC: the kernel writes a DSYNC write's
  * pages back before the write returns, so they are clean; a plain write
  * leaves them dirty for the flusher (seconds later).  On a disk-backed
- * file only: tmpfs pages are never written back. */
+ * file only: tmpfs pages are never written back.  The kernel says which
+ * pages are dirty through cachestat(2), or before Linux 6.5 through
+ * FIEMAP's delayed-allocation extents. */
 static void fua_body(void *opaque)
 {
     FuaJob *f = opaque;
@@ -751,7 +790,8 @@ TEST_FDMON(fua_write_reaches_the_kernel_as_rwf_dsync)
 
     run_job(fua_body, &f.j);
     if (f.plain_dirty < 0) {
-        SKIP("cachestat(2): %s", strerror((int)-f.plain_dirty));
+        SKIP("neither cachestat(2) nor FIEMAP here: %s",
+             strerror((int)-f.plain_dirty));
     }
     if (f.plain_dirty == 0) {
         SKIP("a plain write left no dirty page to compare with (TMPDIR on "
