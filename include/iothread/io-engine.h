@@ -122,7 +122,8 @@ const char *aio_context_io_engine(AioContext *ctx);
 
 /* The engine's counters for one context (all zero before its first
  * request).  Written by the home thread; a snapshot is consistent per
- * field. */
+ * field.  The same values are the io_* members of the context's AioStats
+ * (<iothread/aio-stats.h>), which query-iothread-stats reports. */
 typedef struct AioIoStats {
     uint64_t submitted; /* requests aio_io_submit() accepted */
     uint64_t completed; /* ... whose callback has run */
