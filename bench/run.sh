@@ -25,6 +25,15 @@ step "fd-scaling" "$B/bench/fd"
 step "timer" "$B/bench/timer"
 step "adaptive" "$B/bench/adaptive" "${BENCH_ADAPTIVE_SECS:-0.2}"
 step "think-time" "$B/bench/think" "${BENCH_THINK_SECS:-1}"
+# 512 MiB on tmpfs, read by the engine and by fio (the floor) in turn.
+io_file=/dev/shm/iothreadd-bench-io-engine
+trap 'rm -f "$io_file"' EXIT
+head -c $((512 << 20)) /dev/urandom >"$io_file"
+step "io-engine" "$B/bench/io-engine" "$io_file" "${BENCH_IO_SECS:-1}"
+step "io-engine (fio)" python3 bench/io-engine-fio.py "$io_file" \
+    "${BENCH_IO_SECS:-1}"
+rm -f "$io_file"
+step "coroutine switch" "$B/bench/coroutine" "${BENCH_CO_N:-2000000}"
 step "control-plane" python3 bench/control.py
 step "idle / memory" python3 bench/procs.py
 step "nbd" python3 bench/nbd.py

@@ -2,10 +2,10 @@
 # make bench: not part of make check.  Peers (libuv, libevent, GLib, QEMU)
 # are linked or run by the benchmarks only, never by the product.
 BENCH_DEPS := libuv1-dev libevent-dev libglib2.0-dev gnuplot-nox \
-              qemu-system-x86
+              qemu-system-x86 strace
 # bench/nbd.py: fio's nbd engine, nbdinfo, nbdkit, qemu-storage-daemon.
 BENCH_DEPS += fio libnbd-bin nbdkit qemu-system-common
-BENCH_PROGS := wake bh fd timer adaptive think
+BENCH_PROGS := wake bh fd timer adaptive think io-engine coroutine
 BENCH_BINS := $(BENCH_PROGS:%=$(B)/bench/%)
 # Only the programs with peers link them.
 BENCH_PEER_LIBS = $$($(PKG_CONFIG) --cflags --libs libuv libevent \

@@ -33,7 +33,11 @@ extern "C" {
  *   label  its column header in `iothreadctl stats`, or NULL when the
  *          table leaves it out (it is still in --raw and --json);
  *   help   one line saying what it counts.
- * All are monotonic counters except poll_ns, a gauge.
+ * All are monotonic counters except poll_ns and io_in_flight, gauges.
+ * The io_* ones are the I/O engine's (<iothread/io-engine.h>): the
+ * average batch is io-submitted / io-uring-enters on the io_uring engine
+ * (a short transfer continued counts once in io-submitted, again in the
+ * enter that resubmits it).
  */
 #define AIO_STATS_FOREACH(X)                                                   \
     X(iterations, "iterations", "ITERATIONS", "aio_poll() calls")              \
@@ -51,7 +55,15 @@ extern "C" {
     X(notify_writes, "notify-writes", "WAKEUPS",                               \
       "eventfd writes by aio_notify()")                                        \
     X(notify_skipped, "notify-skipped", NULL,                                  \
-      "aio_notify() calls that needed no eventfd write")
+      "aio_notify() calls that needed no eventfd write")                      \
+    X(io_submitted, "io-submitted", NULL, "I/O engine requests submitted")     \
+    X(io_completed, "io-completed", NULL,                                      \
+      "I/O engine requests whose completion ran")                              \
+    X(io_in_flight, "io-in-flight", NULL,                                      \
+      "I/O engine requests submitted and not completed yet; a gauge")          \
+    X(io_uring_enters, "io-uring-enters", NULL,                                \
+      "io_uring_enter() calls the I/O engine made to submit (0 without "       \
+      "io_uring)")
 
 /*
  * Per-context counters.  Each is written by one thread (the home thread,

@@ -13,6 +13,19 @@
  *    a write never returns success for fewer bytes than asked;
  *  - EINTR is retried, never returned.
  *
+ * Sockets (AIO_IO_RECVMSG / AIO_IO_SENDMSG, aio_co_recvmsg() and friends):
+ *  - a receive completes once it has something to return: the bytes one
+ *    recvmsg() gave (a short count is returned as is, as a stream socket
+ *    gives it), 0 at end of stream, or -errno; aio_co_recv_full() loops
+ *    for an exact length;
+ *  - a send is completed like a write: all of it, or -errno (EPIPE when
+ *    the peer is gone; SIGPIPE is never raised); ancillary data
+ *    (msg_control) goes with the first byte;
+ *  - requests on one fd and in one direction complete in submission
+ *    order; the caller keeps at most one sender per stream socket at a
+ *    time if it needs whole messages not interleaved (e.g. a CoMutex).
+ * The fd may be blocking or not: the engine never blocks the thread.
+ *
  * Engines (aio_context_io_engine() says which):
  *  - "io_uring" when the context's fd monitor is io_uring: requests go to
  *    that same ring (one per thread), at most aio-max-batch of them per
@@ -21,13 +34,20 @@
  *    loop busy-polls it sees completions in the ring without a system
  *    call.  A full submission queue queues requests rather than failing.
  *  - "thread-pool" otherwise (epoll or poll, e.g. io_uring refused or
- *    LIBIOTHREAD_DISABLE_IO_URING=1): each request runs on the context's
- *    thread pool with preadv / pwritev2 / fsync / fdatasync / fallocate.
+ *    LIBIOTHREAD_DISABLE_IO_URING=1): each file request runs on the
+ *    context's thread pool with preadv / pwritev2 / fsync / fdatasync /
+ *    fallocate.  Socket requests do not take a pool thread (a receive may
+ *    wait for ever): the home thread tries recvmsg / sendmsg with
+ *    MSG_DONTWAIT and, while the socket is not ready, waits for it with
+ *    an fd handler of its own on the context.  So on this engine an fd
+ *    with a socket request waiting must have no aio_set_fd_handler() of
+ *    the caller's on the same context (the engine's would replace it).
  */
 #ifndef IOTHREAD_IO_ENGINE_H
 #define IOTHREAD_IO_ENGINE_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -43,6 +63,8 @@ typedef enum AioIoOp {
     AIO_IO_FSYNC,     /* fsync(fd) */
     AIO_IO_FDATASYNC, /* fdatasync(fd) */
     AIO_IO_FALLOCATE, /* fallocate(fd, mode, offset, len) */
+    AIO_IO_RECVMSG,   /* recvmsg(fd, msg, 0), once: a short count as is */
+    AIO_IO_SENDMSG,   /* sendmsg(fd, msg, MSG_NOSIGNAL) until all is sent */
     AIO_IO_OP_MAX
 } AioIoOp;
 
@@ -70,6 +92,9 @@ struct AioIoRequest {
     int mode;                 /* FALLOCATE: e.g. FALLOC_FL_PUNCH_HOLE |
                                  FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE */
     int64_t len;              /* FALLOCATE */
+    struct msghdr *msg;       /* RECVMSG (filled in: msg_namelen,
+                                 msg_controllen, msg_flags, as recvmsg()
+                                 does), SENDMSG (only read) */
     AioIoComplete *cb;
     void *opaque;
 
@@ -81,6 +106,10 @@ struct AioIoRequest {
                                   transfer (io_uring) */
     const struct iovec *iov_cur_;
     int iovcnt_cur_;
+    struct msghdr msg_cur_;    /* SENDMSG: the rest of the message */
+    int rw_flags_;             /* WRITEV: the RWF_* flags given to the
+                                  kernel */
+    int poll_first_;           /* socket, io_uring: poll before retry */
     AioIoRequest *next_;
     void *engine_;
 };
@@ -93,7 +122,8 @@ const char *aio_context_io_engine(AioContext *ctx);
 
 /* The engine's counters for one context (all zero before its first
  * request).  Written by the home thread; a snapshot is consistent per
- * field. */
+ * field.  The same values are the io_* members of the context's AioStats
+ * (<iothread/aio-stats.h>), which query-iothread-stats reports. */
 typedef struct AioIoStats {
     uint64_t submitted; /* requests aio_io_submit() accepted */
     uint64_t completed; /* ... whose callback has run */
@@ -110,14 +140,18 @@ void aio_io_get_stats(AioContext *ctx, AioIoStats *stats);
  * aio_io_submit: start @req on @ctx; @req->cb(@req, ret) runs later on the
  * home thread, never before this returns.  Home thread only.  Returns 0,
  * or -EINVAL (NULL @ctx, @req or @req->cb, unknown op, negative fd,
- * offset or length, unknown flags, iovcnt outside 0..IOV_MAX) or -ENOMEM /
- * -EAGAIN from the thread pool; then the callback never runs.
+ * offset or length, unknown flags, iovcnt or msg_iovlen outside
+ * 0..IOV_MAX, a NULL msg for RECVMSG / SENDMSG) or -ENOMEM / -EAGAIN from
+ * the thread pool; then the callback never runs.
  *
  * Freeing @ctx with requests in flight: requests already running finish
- * (aio_context_free() waits for them), none of the callbacks runs, and the
- * requests, which the caller owns, are the caller's again.  A coroutine
- * waiting in aio_co_io() is a live coroutine: freeing its context aborts
- * (see <iothread/coroutine.h>).
+ * and aio_context_free() waits for them; the others (queued, or a socket
+ * request waiting for its peer) are cancelled: a receive that did not
+ * complete has consumed nothing.  None of the callbacks runs, and the
+ * requests, which the caller owns, are the caller's again when
+ * aio_context_free() returns: the kernel no longer writes into their
+ * buffers.  A coroutine waiting in aio_co_io() is a live coroutine:
+ * freeing its context aborts (see <iothread/coroutine.h>).
  */
 int aio_io_submit(AioContext *ctx, AioIoRequest *req);
 
@@ -136,6 +170,27 @@ ssize_t aio_co_pwritev(int fd, const struct iovec *iov, int iovcnt,
 int aio_co_fsync(int fd);
 int aio_co_fdatasync(int fd);
 int aio_co_fallocate(int fd, int mode, int64_t offset, int64_t len);
+
+/* Coroutine forms of AIO_IO_RECVMSG and AIO_IO_SENDMSG; same results
+ * (bytes received, 0 at end of stream, or -errno; all bytes sent or
+ * -errno).  Coroutine only. */
+ssize_t aio_co_recvmsg(int fd, struct msghdr *msg);
+ssize_t aio_co_sendmsg(int fd, const struct msghdr *msg);
+
+/*
+ * aio_co_recv_full: receive exactly @len bytes into @buf from stream
+ * socket @fd.  Returns @len; 0 when the stream ended before the first
+ * byte (a clean end, e.g. a client that hung up between requests);
+ * -ECONNRESET when it ended after some bytes but before @len (what was
+ * received is in @buf, its amount is lost); or the -errno of recvmsg().
+ * @len 0 returns 0 at once.  Lengths above SSIZE_MAX give -EINVAL.
+ * Coroutine only.
+ */
+ssize_t aio_co_recv_full(int fd, void *buf, size_t len);
+
+/* aio_co_send_full: send all @len bytes of @buf on @fd; @len or -errno.
+ * Coroutine only. */
+ssize_t aio_co_send_full(int fd, const void *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -287,6 +287,11 @@ struct AioContext {
     _Atomic uint64_t stat_bh_runs;
     _Atomic uint64_t stat_fd_dispatches;
     _Atomic uint64_t stat_timers_fired;
+    /* The I/O engine's (io-engine*.c), home thread too. */
+    _Atomic uint64_t stat_io_submitted;
+    _Atomic uint64_t stat_io_completed;
+    _Atomic uint64_t stat_io_in_flight;
+    _Atomic uint64_t stat_io_uring_enters;
 };
 
 /* Single-writer counter bump: no locked instruction on the hot path. */

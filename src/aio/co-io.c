@@ -5,6 +5,7 @@
  * coroutine, so aio_co_wake() enters it right there).
  */
 #include <errno.h>
+#include <limits.h>
 
 #include <iothread/io-engine.h>
 
@@ -82,4 +83,54 @@ int aio_co_fallocate(int fd, int mode, int64_t offset, int64_t len)
                       .offset = offset, .len = len};
 
     return (int)aio_co_io(&r);
+}
+
+ssize_t aio_co_recvmsg(int fd, struct msghdr *msg)
+{
+    AioIoRequest r = {.op = AIO_IO_RECVMSG, .fd = fd, .msg = msg};
+
+    return aio_co_io(&r);
+}
+
+ssize_t aio_co_sendmsg(int fd, const struct msghdr *msg)
+{
+    /* The engine only reads a SENDMSG's message. */
+    AioIoRequest r = {.op = AIO_IO_SENDMSG, .fd = fd,
+                      .msg = (struct msghdr *)msg};
+
+    return aio_co_io(&r);
+}
+
+ssize_t aio_co_recv_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    if (len > SSIZE_MAX) {
+        return -EINVAL;
+    }
+    while (got < len) {
+        struct iovec v = {(char *)buf + got, len - got};
+        struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+        ssize_t n = aio_co_recvmsg(fd, &m);
+
+        if (n < 0) {
+            return n;
+        }
+        if (n == 0) {
+            return got ? -ECONNRESET : 0;
+        }
+        got += (size_t)n;
+    }
+    return (ssize_t)len;
+}
+
+ssize_t aio_co_send_full(int fd, const void *buf, size_t len)
+{
+    struct iovec v = {(void *)buf, len};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+
+    if (len > SSIZE_MAX) {
+        return -EINVAL;
+    }
+    return aio_co_sendmsg(fd, &m);
 }

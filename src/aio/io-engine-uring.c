@@ -14,11 +14,14 @@
  *
  * Completions are reaped by the fd monitor's wait and handed to
  * aio_io_uring_complete(), which only queues them: callbacks may do
- * anything (enter coroutines, add fd handlers), so they run from the BH,
- * not from inside the wait.  A short read or write is continued with the
- * rest of its vector; -EAGAIN and -EINTR are retried.
+ * anything (enter coroutines, add fd handlers, nest aio_poll()), so they
+ * run from the BH, not from inside the wait.  A short read, write or
+ * send is continued with the rest of its vector; -EAGAIN and -EINTR are
+ * retried (a socket request that gets -EAGAIN, from an O_NONBLOCK fd, is
+ * sent again behind a poll for its fd, linked to it).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +54,14 @@ static void prep(struct io_uring_sqe *sqe, AioIoRequest *req)
     case AIO_IO_WRITEV:
         io_uring_prep_writev2(sqe, req->fd, req->iov_cur_,
                               (unsigned)req->iovcnt_cur_, (__u64)off,
-                              req->flags & AIO_IO_FUA ? RWF_DSYNC : 0);
+                              req->rw_flags_);
+        break;
+    case AIO_IO_RECVMSG:
+        io_uring_prep_recvmsg(sqe, req->fd, req->msg, 0);
+        break;
+    case AIO_IO_SENDMSG:
+        io_uring_prep_sendmsg(sqe, req->fd, aio_io_send_hdr(req),
+                              MSG_NOSIGNAL);
         break;
     case AIO_IO_FSYNC:
         io_uring_prep_fsync(sqe, req->fd, 0);
@@ -72,11 +82,11 @@ static void enter(AioIoState *st, struct io_uring *ring)
     /* On failure (-EAGAIN, -EBUSY) the SQEs stay in the ring and the fd
      * monitor's next wait submits them. */
     io_uring_submit(ring);
-    stat_add(&st->stat_enters, 1);
+    stat_add(&st->ctx->stat_io_uring_enters, 1);
 }
 
 /* Write queued requests to the ring, one io_uring_enter() per batch. */
-static void flush(AioIoState *st)
+void aio_io_uring_flush(AioIoState *st)
 {
     struct io_uring *ring = aio_fdmon_io_uring_ring(st->ctx);
     unsigned batch, n = 0;
@@ -86,21 +96,33 @@ static void flush(AioIoState *st)
     }
     batch = batch_size(st, ring);
     while (st->queued.head) {
-        struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+        AioIoRequest *req = st->queued.head;
+        unsigned need = req->poll_first_ ? 2 : 1;
 
-        if (!sqe) {
+        if (io_uring_sq_space_left(ring) < need) {
             /* The ring is full (of the fd monitor's SQEs, or a batch
              * larger than the ring): send it and try once more. */
             enter(st, ring);
             n = 0;
-            sqe = io_uring_get_sqe(ring);
-            if (!sqe) {
+            if (io_uring_sq_space_left(ring) < need) {
                 /* Still full: keep the rest queued for the next pass. */
                 aio_bh_schedule(st->bh);
                 return;
             }
         }
-        prep(sqe, aio_io_list_pop(&st->queued));
+        aio_io_list_pop(&st->queued);
+        if (req->poll_first_) {
+            /* Not counted in flight: the fd monitor ignores its CQE
+             * (user data 0), and the request's own CQE follows it. */
+            struct io_uring_sqe *poll = io_uring_get_sqe(ring);
+
+            io_uring_prep_poll_add(poll, req->fd,
+                                   req->op == AIO_IO_RECVMSG ? POLLIN
+                                                             : POLLOUT);
+            io_uring_sqe_set_data64(poll, 0);
+            poll->flags |= IOSQE_IO_LINK;
+        }
+        prep(io_uring_get_sqe(ring), req);
         st->in_kernel++;
         if (++n == batch) {
             enter(st, ring);
@@ -112,86 +134,37 @@ static void flush(AioIoState *st)
     }
 }
 
-static void engine_bh(void *opaque)
-{
-    AioIoState *st = opaque;
-    AioIoList done = st->done;
-    AioIoRequest *req;
-
-    /* Callbacks may submit: those go to st->queued, flushed below. */
-    aio_io_list_init(&st->done);
-    if (!done.head) {
-        done.tailp = &done.head; /* it pointed into st->done */
-    }
-    while ((req = aio_io_list_pop(&done))) {
-        free(req->iov_copy_);
-        req->iov_copy_ = NULL;
-        aio_io_finish(st, req, req->ret_);
-    }
-    flush(st);
-}
-
-int aio_io_uring_init(AioIoState *st)
-{
-    aio_io_list_init(&st->queued);
-    aio_io_list_init(&st->done);
-    st->bh = aio_bh_new(st->ctx, engine_bh, st);
-    return st->bh ? 0 : -ENOMEM;
-}
-
 void aio_io_uring_submit(AioIoState *st, AioIoRequest *req)
 {
     struct io_uring *ring = aio_fdmon_io_uring_ring(st->ctx);
 
-    req->done_ = 0;
-    req->iov_cur_ = req->iov;
-    req->iovcnt_cur_ = req->iovcnt;
-    req->iov_copy_ = NULL;
     aio_io_list_push(&st->queued, req);
     if (st->queued.len >= batch_size(st, ring)) {
-        flush(st);
+        aio_io_uring_flush(st);
     } else {
         aio_bh_schedule(st->bh);
     }
-}
-
-/* Continue a short transfer with the rest of the vector.  Returns 0 or
- * -ENOMEM. */
-static int advance(AioIoRequest *req, size_t n)
-{
-    if (!req->iov_copy_) {
-        size_t size = sizeof(struct iovec) * (size_t)req->iovcnt_cur_;
-
-        req->iov_copy_ = malloc(size);
-        if (!req->iov_copy_) {
-            return -ENOMEM;
-        }
-        memcpy(req->iov_copy_, req->iov_cur_, size);
-        req->iov_cur_ = req->iov_copy_;
-    }
-    /* iov_cur_ points into iov_copy_ from here on. */
-    {
-        struct iovec *v = (struct iovec *)req->iov_cur_;
-
-        while (n >= v->iov_len) {
-            n -= v->iov_len;
-            v++;
-            req->iovcnt_cur_--;
-        }
-        v->iov_base = (char *)v->iov_base + n;
-        v->iov_len -= n;
-        req->iov_cur_ = v;
-    }
-    return 0;
 }
 
 void aio_io_uring_complete(AioContext *ctx, uint64_t user_data, int32_t res)
 {
     AioIoState *st = ctx->io_state;
     AioIoRequest *req = (AioIoRequest *)(uintptr_t)user_data;
-    bool transfer = req->op == AIO_IO_READV || req->op == AIO_IO_WRITEV;
+    bool transfer = req->op == AIO_IO_READV || req->op == AIO_IO_WRITEV ||
+                    req->op == AIO_IO_SENDMSG;
 
     st->in_kernel--;
+    /* A socket that would block (O_NONBLOCK, on kernels that do not poll
+     * for it themselves): try again once it is ready.  A poll that failed
+     * cancelled its request: try again without one, for the real error. */
+    if (req->op == AIO_IO_RECVMSG || req->op == AIO_IO_SENDMSG) {
+        bool again = res == -EAGAIN || (res == -ECANCELED && req->poll_first_);
+
+        req->poll_first_ = res == -EAGAIN;
+        if (again) {
+            res = -EINTR;
+        }
+    }
     if (res == -EAGAIN || res == -EINTR) {
         aio_io_list_push(&st->queued, req);
         aio_bh_schedule(st->bh);
@@ -200,7 +173,7 @@ void aio_io_uring_complete(AioContext *ctx, uint64_t user_data, int32_t res)
     if (transfer && res > 0) {
         req->done_ += (size_t)res;
         if (req->done_ < req->total_) {
-            int ret = advance(req, (size_t)res);
+            int ret = aio_io_advance(req, (size_t)res);
 
             if (ret == 0) {
                 aio_io_list_push(&st->queued, req);
@@ -215,14 +188,13 @@ void aio_io_uring_complete(AioContext *ctx, uint64_t user_data, int32_t res)
     } else if (transfer) {
         /* res == 0 before the end: end of file for a read; a write that
          * makes no progress is an error, not a short success. */
-        req->ret_ = req->done_ < req->total_ && req->op == AIO_IO_WRITEV
+        req->ret_ = req->done_ < req->total_ && req->op != AIO_IO_READV
                         ? -EIO
                         : (ssize_t)req->done_;
     } else {
-        req->ret_ = 0;
+        req->ret_ = req->op == AIO_IO_RECVMSG ? res : 0;
     }
-    aio_io_list_push(&st->done, req);
-    aio_bh_schedule(st->bh);
+    aio_io_complete_later(st, req, req->ret_);
 }
 
 void aio_io_uring_fini(AioIoState *st)
@@ -230,10 +202,26 @@ void aio_io_uring_fini(AioIoState *st)
     struct io_uring *ring = aio_fdmon_io_uring_ring(st->ctx);
     AioIoRequest *req;
 
-    /* The kernel may still write into the callers' buffers: wait for it.
-     * Poll completions seen here are left to the fd monitor's teardown,
-     * which frees every token it still has. */
+    /*
+     * A receive may wait for its peer for ever: cancel everything the
+     * ring holds (the fd monitor's polls too: it closes the ring next),
+     * then wait until the kernel has given back every request, so that
+     * it no longer writes into the callers' buffers.  A request already
+     * running finishes; one cancelled has transferred nothing.  Poll
+     * completions seen here are left to the fd monitor's teardown, which
+     * frees every token it still has.
+     */
     if (ring && st->in_kernel) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+        if (!sqe) {
+            io_uring_submit(ring);
+            sqe = io_uring_get_sqe(ring);
+        }
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+            io_uring_sqe_set_data64(sqe, 0);
+        }
         io_uring_submit(ring);
     }
     while (ring && st->in_kernel) {
@@ -248,16 +236,12 @@ void aio_io_uring_fini(AioIoState *st)
         }
         if (cqe->user_data & USER_DATA_TAG) {
             req = (AioIoRequest *)(uintptr_t)(cqe->user_data & ~(__u64)1);
-            free(req->iov_copy_);
-            req->iov_copy_ = NULL;
+            aio_io_release(req);
             st->in_kernel--;
         }
         io_uring_cqe_seen(ring, cqe);
     }
-    while ((req = aio_io_list_pop(&st->queued)) ||
-           (req = aio_io_list_pop(&st->done))) {
-        free(req->iov_copy_);
-        req->iov_copy_ = NULL;
+    while ((req = aio_io_list_pop(&st->queued))) {
+        aio_io_release(req);
     }
-    aio_bh_delete(st->bh);
 }

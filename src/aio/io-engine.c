@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The I/O engine: validation, the choice of back-end, counters, and the
- * thread-pool back-end (io_uring's is in io-engine-uring.c).
+ * The I/O engine: validation, the choice of back-end, counters, the
+ * completion BH, and the thread-pool back-end (io_uring's is in
+ * io-engine-uring.c, sockets without io_uring in io-engine-sock.c).
  *
  * A context whose fd monitor is io_uring runs requests on that ring; any
  * other runs each request as one work item of the context's thread pool:
@@ -61,6 +62,40 @@ AioIoRequest *aio_io_list_pop(AioIoList *l)
     return req;
 }
 
+void aio_io_release(AioIoRequest *req)
+{
+    free(req->iov_copy_);
+    req->iov_copy_ = NULL;
+}
+
+/*
+ * Completions, one per pass: the BH schedules itself again before each
+ * callback, so that a callback which nests aio_poll() to wait for a
+ * sibling finished in the same batch sees it complete there.  Then what
+ * callbacks submitted goes to the ring.
+ */
+static void engine_bh(void *opaque)
+{
+    AioIoState *st = opaque;
+    AioIoRequest *req;
+
+    while ((req = aio_io_list_pop(&st->done))) {
+        if (st->done.head) {
+            aio_bh_schedule(st->bh);
+        }
+        aio_io_release(req);
+        aio_io_finish(st, req, req->ret_);
+    }
+    aio_io_uring_flush(st);
+}
+
+void aio_io_complete_later(AioIoState *st, AioIoRequest *req, ssize_t ret)
+{
+    req->ret_ = ret;
+    aio_io_list_push(&st->done, req);
+    aio_bh_schedule(st->bh);
+}
+
 /* Home thread: the engine's state, made on first use. */
 static AioIoState *io_state(AioContext *ctx)
 {
@@ -74,7 +109,10 @@ static AioIoState *io_state(AioContext *ctx)
         return NULL;
     }
     st->ctx = ctx;
-    if (aio_io_uring_init(st) < 0) {
+    aio_io_list_init(&st->queued);
+    aio_io_list_init(&st->done);
+    st->bh = aio_bh_new(ctx, engine_bh, st);
+    if (!st->bh) {
         free(st);
         return NULL;
     }
@@ -85,59 +123,122 @@ static AioIoState *io_state(AioContext *ctx)
 
 void aio_io_finish(AioIoState *st, AioIoRequest *req, ssize_t ret)
 {
-    stat_add(&st->stat_completed, 1);
+    stat_add(&st->ctx->stat_io_completed, 1);
+    stat_set(&st->ctx->stat_io_in_flight,
+             atomic_load_explicit(&st->ctx->stat_io_in_flight,
+                                  memory_order_relaxed) - 1);
     req->cb(req, ret); /* may free @req */
 }
 
 void aio_io_engine_fini(AioContext *ctx)
 {
     AioIoState *st = ctx->io_state;
+    AioIoRequest *req;
 
     if (!st) {
         return;
     }
     aio_io_uring_fini(st);
+    aio_io_sock_fini(st);
+    while ((req = aio_io_list_pop(&st->done))) {
+        aio_io_release(req);
+    }
+    aio_bh_delete(st->bh);
     free(st);
     ctx->io_state = NULL;
 }
 
 void aio_io_get_stats(AioContext *ctx, AioIoStats *stats)
 {
-    AioIoState *st;
+    AioStats all;
 
     if (!stats) {
         return;
     }
-    memset(stats, 0, sizeof(*stats));
-    /* The state pointer is written once, by the home thread; other
-     * threads asking before the first request see zeros. */
-    st = ctx ? __atomic_load_n(&ctx->io_state, __ATOMIC_ACQUIRE) : NULL;
-    if (!st) {
-        return;
+    aio_context_get_stats(ctx, &all);
+    stats->submitted = all.io_submitted;
+    stats->completed = all.io_completed;
+    stats->in_flight = all.io_in_flight;
+    stats->enters = all.io_uring_enters;
+}
+
+static bool is_socket_op(AioIoOp op)
+{
+    return op == AIO_IO_RECVMSG || op == AIO_IO_SENDMSG;
+}
+
+/* The vector of @req: its iov, or its message's. */
+static const struct iovec *req_iov(const AioIoRequest *req, int *iovcnt)
+{
+    if (is_socket_op(req->op)) {
+        *iovcnt = (int)req->msg->msg_iovlen;
+        return req->msg->msg_iov;
     }
-#define LOAD(f) atomic_load_explicit(&st->f, memory_order_relaxed)
-    stats->submitted = LOAD(stat_submitted);
-    stats->completed = LOAD(stat_completed);
-    stats->enters = LOAD(stat_enters);
-#undef LOAD
-    /* Two loads, not one snapshot: never report a negative count. */
-    stats->in_flight = stats->submitted > stats->completed
-                           ? stats->submitted - stats->completed
-                           : 0;
+    *iovcnt = req->iovcnt;
+    return req->iov;
 }
 
 /* Total bytes of @req's vector, or -EINVAL if it does not fit a ssize_t. */
 static ssize_t iov_total(const AioIoRequest *req)
 {
     size_t total = 0;
+    int iovcnt;
+    const struct iovec *iov = req_iov(req, &iovcnt);
 
-    for (int i = 0; i < req->iovcnt; i++) {
-        if (req->iov[i].iov_len > (size_t)SSIZE_MAX - total) {
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - total) {
             return -EINVAL;
         }
-        total += req->iov[i].iov_len;
+        total += iov[i].iov_len;
     }
     return (ssize_t)total;
+}
+
+int aio_io_rw_flags(AioIoRequest *req)
+{
+    req->rw_flags_ = req->flags & AIO_IO_FUA ? RWF_DSYNC : 0;
+    return req->rw_flags_;
+}
+
+int aio_io_advance(AioIoRequest *req, size_t n)
+{
+    struct iovec *v;
+
+    if (!req->iov_copy_) {
+        size_t size = sizeof(struct iovec) * (size_t)req->iovcnt_cur_;
+
+        req->iov_copy_ = malloc(size);
+        if (!req->iov_copy_) {
+            return -ENOMEM;
+        }
+        memcpy(req->iov_copy_, req->iov_cur_, size);
+        req->iov_cur_ = req->iov_copy_;
+    }
+    /* iov_cur_ points into iov_copy_ from here on. */
+    v = (struct iovec *)req->iov_cur_;
+    while (req->iovcnt_cur_ > 0 && n >= v->iov_len) {
+        n -= v->iov_len;
+        v++;
+        req->iovcnt_cur_--;
+    }
+    if (req->iovcnt_cur_ > 0) {
+        v->iov_base = (char *)v->iov_base + n;
+        v->iov_len -= n;
+    }
+    req->iov_cur_ = v;
+    return 0;
+}
+
+struct msghdr *aio_io_send_hdr(AioIoRequest *req)
+{
+    req->msg_cur_ = *req->msg;
+    req->msg_cur_.msg_iov = (struct iovec *)req->iov_cur_;
+    req->msg_cur_.msg_iovlen = (size_t)req->iovcnt_cur_;
+    if (req->done_) {
+        req->msg_cur_.msg_control = NULL;
+        req->msg_cur_.msg_controllen = 0;
+    }
+    return &req->msg_cur_;
 }
 
 static int validate(const AioIoRequest *req)
@@ -156,6 +257,13 @@ static int validate(const AioIoRequest *req)
         return iov_total(req) < 0 ? -EINVAL : 0;
     case AIO_IO_FALLOCATE:
         return req->offset < 0 || req->len <= 0 || req->flags ? -EINVAL : 0;
+    case AIO_IO_RECVMSG:
+    case AIO_IO_SENDMSG:
+        if (!req->msg || req->flags || req->msg->msg_iovlen > IOV_MAX ||
+            (req->msg->msg_iovlen && !req->msg->msg_iov)) {
+            return -EINVAL;
+        }
+        return iov_total(req) < 0 ? -EINVAL : 0;
     default:
         return req->flags ? -EINVAL : 0;
     }
@@ -168,8 +276,7 @@ static ssize_t transfer_once(const AioIoRequest *req, const struct iovec *iov,
     if (req->op == AIO_IO_READV) {
         return preadv(req->fd, iov, iovcnt, offset);
     }
-    return pwritev2(req->fd, iov, iovcnt, offset,
-                    req->flags & AIO_IO_FUA ? RWF_DSYNC : 0);
+    return pwritev2(req->fd, iov, iovcnt, offset, req->rw_flags_);
 }
 
 /*
@@ -288,11 +395,19 @@ int aio_io_submit(AioContext *ctx, AioIoRequest *req)
     }
     req->ret_ = 0;
     req->engine_ = st;
-    req->total_ = req->op == AIO_IO_READV || req->op == AIO_IO_WRITEV
+    req->total_ = req->op == AIO_IO_READV || req->op == AIO_IO_WRITEV ||
+                          is_socket_op(req->op)
                       ? (size_t)iov_total(req)
                       : 0;
+    req->done_ = 0;
+    req->poll_first_ = 0;
+    req->iov_copy_ = NULL;
+    req->iov_cur_ = req_iov(req, &req->iovcnt_cur_);
+    aio_io_rw_flags(req);
     if (aio_fdmon_io_uring_ring(ctx)) {
         aio_io_uring_submit(st, req);
+    } else if (is_socket_op(req->op)) {
+        aio_io_sock_submit(st, req);
     } else {
         ret = aio_thread_pool_submit(ctx, pool_work, req, pool_done, req,
                                      NULL);
@@ -300,6 +415,7 @@ int aio_io_submit(AioContext *ctx, AioIoRequest *req)
             return ret;
         }
     }
-    stat_add(&st->stat_submitted, 1);
+    stat_add(&ctx->stat_io_submitted, 1);
+    stat_add(&ctx->stat_io_in_flight, 1);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <iothread/aio-stats.h>
+#include <iothread/io-engine.h>
 #include <iothread/thread-pool.h>
 
 #include "common/iothread-props.h"
@@ -138,6 +139,7 @@ static json_t *info_tree(IOThreadObject *obj, uint64_t poll_ns)
 {
     const IOThreadConfig *c = iothread_object_config(obj);
     json_t *o = json_object();
+    const char *engine;
 
     if (!o) {
         return NULL;
@@ -161,6 +163,12 @@ static json_t *info_tree(IOThreadObject *obj, uint64_t poll_ns)
             break;
         }
         json_object_set_new_nocheck(o, p->name, json_string_nocheck(str));
+    }
+    /* Beside fdmon, which decides it (so the cached entry follows). */
+    engine = aio_context_io_engine(iothread_object_context(obj));
+    if (engine) {
+        json_object_set_new_nocheck(o, "aio-engine",
+                                    json_string_nocheck(engine));
     }
     set_int(o, "poll-ns", (int64_t)poll_ns);
     return o;

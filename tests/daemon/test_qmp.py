@@ -43,7 +43,7 @@ QEMU_DEFAULTS = {"poll-max-ns": 32768, "poll-grow": 0, "poll-shrink": 0,
 QUERY_STATUS_KEYS = {"version", "pid", "uptime", "socket", "iothreads",
                      "max-iothreads", "clients"}
 QUERY_KEYS = ["id", "thread-id"] + INT_PROPS + ["cpu-affinity", "fdmon",
-                                                "poll-ns"]
+                                                "aio-engine", "poll-ns"]
 FDMONS = ("io_uring", "epoll", "poll")
 SPEC_COMMANDS = ["qmp_capabilities", "query-version", "query-commands", "quit",
                  "object-add", "object-del", "qom-list", "qom-get", "qom-set",
@@ -53,6 +53,9 @@ SPEC_COMMANDS = ["qmp_capabilities", "query-version", "query-commands", "quit",
 CORE_COUNTERS = ["iterations", "blocking-waits", "poll-passes", "poll-hits",
                  "poll-misses", "bh-runs", "fd-dispatches", "timers-fired",
                  "notify-writes", "notify-skipped"]
+# The I/O engine's (io-in-flight is a gauge, the others counters).
+ENGINE_COUNTERS = ["io-submitted", "io-completed", "io-in-flight",
+                   "io-uring-enters"]
 NEED_CAPS = "Expecting capabilities negotiation with 'qmp_capabilities'"
 NOT_FOUND = "The command no-such-cmd has not been found"
 
@@ -440,6 +443,13 @@ def t_query_status(ctx):
 # ---------------------------------------------------------------------------
 # iothread objects
 
+def check_engine(e):
+    """aio-engine follows fdmon: the ring's engine or the thread pool."""
+    want = "io_uring" if e.get("fdmon") == "io_uring" else "thread-pool"
+    check(e.get("aio-engine") == want, "%s: fdmon %s but aio-engine %s"
+          % (e.get("id"), brief(e.get("fdmon")), brief(e.get("aio-engine"))))
+
+
 @case("object-add")
 def t_object_add(ctx):
     d = ctx.daemon()
@@ -458,6 +468,7 @@ def t_object_add(ctx):
     check_props(e, **QEMU_DEFAULTS)
     check(e["fdmon"] in FDMONS, "fdmon %s is not an effective back-end"
           % brief(e["fdmon"]))
+    check_engine(e)
     tid = e["thread-id"]
     check(tid != d.pid, "thread-id is the main thread's")
     check(os.path.isdir(task_dir(d.pid, tid)), "thread-id %d is not a thread"
@@ -799,7 +810,7 @@ def t_stats(ctx):
 
     def check_entry(e):
         norm = {k.replace("_", "-"): v for k, v in e.items()}
-        for k in CORE_COUNTERS:
+        for k in CORE_COUNTERS + ENGINE_COUNTERS:
             check(k in norm, "stats of %s lack %s: %s"
                   % (e.get("id"), k, brief(e)))
             check(is_int(norm[k]) and norm[k] >= 0, "%s is not a counter: %s"
@@ -846,6 +857,8 @@ def t_fdmon(ctx):
           % brief(ios["io1"]["fdmon"]))
     check(ios["io2"]["fdmon"] in FDMONS, "fdmon auto reports %s"
           % brief(ios["io2"]["fdmon"]))
+    for id in ("io0", "io1", "io2"):
+        check_engine(ios[id])
     before = snapshot(c)
     expect_error(c.cmd("object-add", {"qom-type": "iothread", "id": "io3",
                                       "fdmon": "kqueue"}),
@@ -866,6 +879,9 @@ def t_fdmon_no_uring(ctx):
         check(ios[id]["fdmon"] in ("epoll", "poll"),
               "%s reports fdmon %s with io_uring disabled"
               % (id, brief(ios[id]["fdmon"])))
+        check(ios[id].get("aio-engine") == "thread-pool",
+              "%s reports aio-engine %s with io_uring disabled"
+              % (id, brief(ios[id].get("aio-engine"))))
 
 
 # ---------------------------------------------------------------------------

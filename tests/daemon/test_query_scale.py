@@ -30,12 +30,13 @@ IDS = [None, 7, "s-\u00efd", {"a": [1, "x", None]}, 1.5, True]
 STATS_KEYS = ["id", "thread-id", "iterations", "blocking-waits",
               "poll-passes", "poll-hits", "poll-misses", "poll-ns", "bh-runs",
               "fd-dispatches", "timers-fired", "notify-writes",
-              "notify-skipped", "user-cpu-ns", "system-cpu-ns",
+              "notify-skipped", "io-submitted", "io-completed",
+              "io-in-flight", "io-uring-enters", "user-cpu-ns", "system-cpu-ns",
               "thread-pool-workers", "thread-pool-idle-workers",
               "thread-pool-queued", "thread-pool-completed"]
 INFO_KEYS = ["id", "thread-id", "poll-max-ns", "poll-grow", "poll-shrink",
              "aio-max-batch", "thread-pool-min", "thread-pool-max",
-             "cpu-affinity", "fdmon", "poll-ns"]
+             "cpu-affinity", "fdmon", "aio-engine", "poll-ns"]
 
 
 def raw_reply(c, name, args=None, id=None):

@@ -16,7 +16,7 @@ set -u
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 muts=$src/tests/mutations
-tests="test-aio test-threads test-churn test-faults"
+tests="test-aio test-threads test-churn test-faults test-io-engine"
 # Hang and stall detectors are short here (a mutant may hang every case);
 # the unmutated copy must pass with the same settings first.
 export IOTHREAD_TEST_QUICK=1
