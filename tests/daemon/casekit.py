@@ -39,6 +39,27 @@ class CaseTimeout(BaseException):
     so that no `except Exception` in a case can swallow it."""
 
 
+def need(*tools):
+    """Skip the case unless every program in @tools is installed."""
+    for t in tools:
+        if not shutil.which(t):
+            raise Skip("%s is not installed" % t)
+
+
+def import_nbd():
+    """libnbd's Python binding (python3-libnbd), which Debian installs for
+    its own python3: reach it from another interpreter too."""
+    try:
+        import nbd  # noqa: F401
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            import nbd  # noqa: F401,F811
+        except ImportError:
+            raise Skip("python3-libnbd is not installed")
+    return sys.modules["nbd"]
+
+
 def case(name):
     def deco(fn):
         CASES.append((name, fn))
@@ -57,6 +78,16 @@ class Ctx:
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    def teardown(self):
+        """Stops what a suite's own Ctx started besides daemons (servers,
+        sockets); returns the problem with how they ended, or None."""
+        return None
+
+    def failure_tails(self):
+        """(name, lines) of output worth printing under a failed case,
+        besides the daemons' stderr."""
+        return []
 
     def write(self, name, text):
         p = self.path(name)
@@ -140,10 +171,11 @@ def where_hung(tb):
     return "%s:%d in %s()" % (os.path.basename(f.filename), f.lineno, f.name)
 
 
-def run_case(name, fn):
-    """Runs one case; returns "pass", "fail" or "skip"."""
+def run_case(name, fn, make_ctx=None):
+    """Runs one case in a fresh @make_ctx(tmpdir) (default: Ctx); returns
+    "pass", "fail" or "skip"."""
     tmp = make_tmpdir()
-    ctx = Ctx(tmp)
+    ctx = (make_ctx or Ctx)(tmp)
     reason, skip = None, None
     limit = case_timeout()
     old = signal.signal(signal.SIGALRM, _on_alarm)
@@ -185,6 +217,9 @@ def run_case(name, fn):
             problem = "stopping %s: %s" % (d.name, e)
         if problem and reason is None:
             reason = problem
+    problem = ctx.teardown()
+    if problem and reason is None:
+        reason = problem
     if reason is None:
         for d in ctx.daemons:
             m = SANITIZER.search(d.stderr())
@@ -200,6 +235,12 @@ def run_case(name, fn):
                 print("#   %s stderr (last %d lines):" % (d.name, len(tail)))
                 for ln in tail:
                     print("#     " + ln)
+        for what, lines in ctx.failure_tails():
+            if not lines:
+                continue
+            print("#   %s (last %d lines):" % (what, len(lines)))
+            for ln in lines:
+                print("#     " + ln)
     elif skip is not None:
         print("ok - %s # SKIP %s" % (name, skip.replace("\n", " ")))
     else:
@@ -211,14 +252,14 @@ def run_case(name, fn):
     return "skip" if skip is not None else "pass"
 
 
-def main():
+def main(make_ctx=None):
     os.chdir(REPO_ROOT)
     filters = sys.argv[1:]
     selected = [(n, f) for n, f in CASES
                 if not filters or any(x in n for x in filters)]
     counts = {"pass": 0, "fail": 0, "skip": 0}
     for name, fn in selected:
-        counts[run_case(name, fn)] += 1
+        counts[run_case(name, fn, make_ctx)] += 1
     print("%d passed, %d failed, %d skipped"
           % (counts["pass"], counts["fail"], counts["skip"]))
     sys.stdout.flush()

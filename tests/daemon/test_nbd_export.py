@@ -21,28 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmp_harness import (  # noqa: E402
     TestFailure, brief, check, expect_error, expect_return, scaled,
     user_tasks, wait_for)
-from casekit import Skip, case, main  # noqa: E402
+from casekit import Skip, case, import_nbd, main, need  # noqa: E402
 
 SIZE = 64 << 20
 
-
-def need(*tools):
-    for t in tools:
-        if not shutil.which(t):
-            raise Skip("%s is not installed" % t)
-
-
-def import_nbd():
-    """python3-libnbd, installed for Debian's own python3."""
-    try:
-        import nbd  # noqa: F401
-    except ImportError:
-        sys.path.append("/usr/lib/python3/dist-packages")
-        try:
-            import nbd  # noqa: F401,F811
-        except ImportError:
-            raise Skip("python3-libnbd is not installed")
-    return sys.modules["nbd"]
 
 
 def run(argv, input=None):

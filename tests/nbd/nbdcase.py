@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""What the NBD server's Python suites share: the case runner (the
-conventions of tests/daemon/casekit.py: "ok - NAME", "not ok - NAME: why",
-"ok - NAME # SKIP why", a final "N passed, N failed, N skipped", a
-watchdog per case), the test server (build/tests/nbd/nbd-test-server, or
+"""What the NBD server's Python suites share: tests/daemon/casekit.py's
+case runner (its output, watchdog and skip rules) with a Ctx that also
+stops the case's test servers and raw clients, the test server (build/tests/nbd/nbd-test-server, or
 $IOTHREADD_BUILD's) and a raw NBD client for what real clients never
 send.
 
@@ -14,19 +13,20 @@ report on its stderr, or the case fails.
 
 import os
 import re
-import select
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CASES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "daemon"))
+
+import casekit  # noqa: E402
+from casekit import (  # noqa: E402,F401 - re-exported to the suites
+    REPO_ROOT, SANITIZER, Skip, case, import_nbd, need)
+from qmp_harness import TestFailure, check, scaled  # noqa: E402,F401
 
 # Wire constants (doc/proto.md of NetworkBlockDevice/nbd).
 NBDMAGIC = 0x4e42444d41474943
@@ -49,59 +49,6 @@ SIZE = 64 << 20
 MAX_PAYLOAD = 32 << 20
 
 
-class TestFailure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-class CaseTimeout(BaseException):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
-
-
-def scaled(seconds):
-    try:
-        scale = float(os.environ.get("IOTHREAD_TEST_TIMEOUT_SCALE", "1"))
-    except ValueError:
-        scale = 1.0
-    return seconds * (scale if scale > 0 else 1.0)
-
-
-def case(name):
-    def deco(fn):
-        CASES.append((name, fn))
-        return fn
-    return deco
-
-
-def import_nbd():
-    """libnbd's Python binding (python3-libnbd), which Debian installs for
-    its own python3: reach it from another interpreter too."""
-    try:
-        import nbd  # noqa: F401
-    except ImportError:
-        sys.path.append("/usr/lib/python3/dist-packages")
-        try:
-            import nbd  # noqa: F401,F811
-        except ImportError:
-            raise Skip("python3-libnbd is not installed")
-    return sys.modules["nbd"]
-
-
-def need(tool):
-    if not shutil.which(tool):
-        raise Skip("%s is not installed" % tool)
-
-
-SANITIZER = re.compile(r"ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|"
-                       r"runtime error:|LeakSanitizer")
 
 
 class Server:
@@ -184,14 +131,27 @@ class Server:
         return None
 
 
-class Ctx:
+class Ctx(casekit.Ctx):
+    """casekit's per-case state, plus the case's test servers and raw
+    clients, which the runner stops when the case ends."""
+
     def __init__(self, tmpdir):
-        self.dir = tmpdir
+        super().__init__(tmpdir)
         self.servers = []
         self.socks = []
 
-    def path(self, name):
-        return os.path.join(self.dir, name)
+    def teardown(self):
+        for c in self.socks:
+            c.close()
+        problem = None
+        for s in self.servers:
+            p = s.stop()
+            problem = problem or p
+        return problem
+
+    def failure_tails(self):
+        return [("test server stderr", s.stderr().splitlines()[-8:])
+                for s in self.servers]
 
     def server(self, args=(), **kw):
         s = Server(self, args, **kw)
@@ -337,87 +297,6 @@ class RawClient:
                   == STRUCTURED_MAGIC, "bad chunk magic")
 
 
-# ---------------------------------------------------------------------------
-
-def make_tmpdir():
-    base = tempfile.gettempdir()
-    if len(base) > 60:
-        base = "/tmp"
-    return tempfile.mkdtemp(prefix="iothreadd-nbd-", dir=base)
-
-
-def _on_alarm(signum, frame):
-    raise CaseTimeout()
-
-
-def where(tb):
-    frames = [f for f in traceback.extract_tb(tb)
-              if "/lib/python" not in f.filename]
-    if not frames:
-        return "?"
-    f = frames[-1]
-    return "%s:%d in %s()" % (os.path.basename(f.filename), f.lineno, f.name)
-
-
-def run_case(name, fn):
-    tmp = make_tmpdir()
-    ctx = Ctx(tmp)
-    reason = skip = None
-    try:
-        limit = float(os.environ.get("IOTHREAD_TEST_CASE_TIMEOUT", "120"))
-    except ValueError:
-        limit = 120.0
-    limit = scaled(limit if limit > 0 else 120.0)
-    old = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        try:
-            fn(ctx)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except CaseTimeout:
-        reason = "timed out after %g s (hung at %s)" % (
-            limit, where(sys.exc_info()[2]))
-    except Skip as e:
-        skip = str(e) or "no reason given"
-    except TestFailure as e:
-        reason = str(e)
-    except Exception as e:              # noqa: BLE001 - reported
-        reason = "%s: %s (at %s)" % (type(e).__name__, e,
-                                     where(sys.exc_info()[2]))
-    finally:
-        signal.signal(signal.SIGALRM, old)
-    for c in ctx.socks:
-        c.close()
-    for s in ctx.servers:
-        problem = s.stop()
-        if problem and reason is None:
-            reason = problem
-    if reason is not None:
-        print("not ok - %s: %s" % (name, reason.replace("\n", "\\n")))
-        for s in ctx.servers:
-            for ln in s.stderr().splitlines()[-8:]:
-                print("#     " + ln)
-    elif skip is not None:
-        print("ok - %s # SKIP %s" % (name, skip))
-    else:
-        print("ok - %s" % name)
-    sys.stdout.flush()
-    shutil.rmtree(tmp, ignore_errors=True)
-    if reason is not None:
-        return "fail"
-    return "skip" if skip is not None else "pass"
-
 
 def main():
-    os.chdir(REPO_ROOT)
-    filters = sys.argv[1:]
-    selected = [(n, f) for n, f in CASES
-                if not filters or any(x in n for x in filters)]
-    counts = {"pass": 0, "fail": 0, "skip": 0}
-    for name, fn in selected:
-        counts[run_case(name, fn)] += 1
-    print("%d passed, %d failed, %d skipped"
-          % (counts["pass"], counts["fail"], counts["skip"]))
-    sys.stdout.flush()
-    return 1 if counts["fail"] or not selected else 0
+    return casekit.main(make_ctx=Ctx)
