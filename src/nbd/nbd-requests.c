@@ -6,6 +6,7 @@
  * one at a time under the client's send lock.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@ typedef struct NbdReq {
     NbdClient *c;
     NbdRequest r;
     uint32_t error;     /* NBD error found before running it (0: none) */
+    const char *why;    /* ... and its reason (static) */
     uint8_t *buf;       /* write payload, or read data */
     uint64_t charged;   /* bytes counted in c->bytes_in_flight */
 } NbdReq;
@@ -87,8 +89,9 @@ static void send_chunk(NbdClient *c, uint64_t cookie, uint16_t flags,
     send_locked(c, iov, iovcnt);
 }
 
-/* The final answer to a request that carries no data. */
-static void reply_status(NbdReq *q, uint32_t error)
+/* The final answer to a request that carries no data; with structured
+ * replies an error goes with @msg (NULL: none) for the user to read. */
+static void reply_status(NbdReq *q, uint32_t error, const char *msg)
 {
     NbdClient *c = q->c;
 
@@ -100,12 +103,16 @@ static void reply_status(NbdReq *q, uint32_t error)
                    iov, 1);
     } else {
         uint8_t payload[6];
-        struct iovec iov[2] = { [1] = { payload, sizeof(payload) } };
+        size_t len = msg ? strnlen(msg, NBD_MAX_ERROR_MSG) : 0;
+        struct iovec iov[3] = {
+            [1] = { payload, sizeof(payload) },
+            [2] = { (void *)msg, len },
+        };
 
         nbd_st32(payload, error);
-        nbd_st16(payload + 4, 0);   /* no message */
+        nbd_st16(payload + 4, (uint16_t)len);
         send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
-                   iov, 2);
+                   iov, 3);
     }
 }
 
@@ -199,7 +206,7 @@ static int cmd_read(NbdReq *q)
     int ret;
 
     if (q->r.len == 0) {
-        reply_status(q, 0);
+        reply_status(q, 0, NULL);
         return 0;
     }
     if (c->structured && !(q->r.flags & NBD_CMD_FLAG_DF)) {
@@ -357,7 +364,8 @@ static void request_co(void *opaque)
                         ? &nbd_cmds[q->r.type] : NULL;
 
     if (q->error || !cmd || !cmd->run) {
-        reply_status(q, q->error ? q->error : NBD_EINVAL);
+        reply_status(q, q->error ? q->error : NBD_EINVAL,
+                     q->why ? q->why : "unknown command");
     } else {
         int64_t start = 0;
         int ret;
@@ -371,8 +379,14 @@ static void request_co(void *opaque)
                              start, (int64_t)q->r.offset,
                              q->r.type == NBD_CMD_FLUSH ? 0 : q->r.len, ret);
         }
-        if (ret < 0 || !cmd->replies_itself) {
-            reply_status(q, nbd_errno_to_wire(-ret));
+        if (ret < 0) {
+            char msg[96];
+
+            snprintf(msg, sizeof(msg), "%s failed: %s",
+                     nbd_cmd_name(q->r.type), strerror(-ret));
+            reply_status(q, nbd_errno_to_wire(-ret), msg);
+        } else if (!cmd->replies_itself) {
+            reply_status(q, 0, NULL);
         }
     }
     free(q->buf);
@@ -458,7 +472,7 @@ static int co_receive_one(NbdClient *c, const NbdLimits *lim)
         free(q);
         return -1;
     }
-    q->error = nbd_check_request(&q->r, lim);
+    q->error = nbd_check_request_why(&q->r, lim, &q->why);
     cost = request_cost(&q->r);
     while (c->in_flight > 0 &&
            c->bytes_in_flight + cost > NBD_MAX_BYTES_IN_FLIGHT) {

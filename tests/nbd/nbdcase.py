@@ -313,7 +313,8 @@ class RawClient:
     def read_reply(self, read_len=0):
         """The (possibly multi-chunk) reply to one request: (cookie, error,
         data).  For a structured read its OFFSET_DATA and OFFSET_HOLE
-        chunks, for simple replies to reads @read_len bytes."""
+        chunks, for simple replies to reads @read_len bytes.  An error
+        chunk's message is kept in self.message."""
         magic = struct.unpack(">I", self.recv_exact(4))[0]
         if magic == SIMPLE_MAGIC:
             err, cookie = struct.unpack(">IQ", self.recv_exact(12))
@@ -331,7 +332,8 @@ class RawClient:
                 # A hole (chunks come in order from this server).
                 data += b"\0" * struct.unpack(">QI", payload)[1]
             elif rtype & (1 << 15):
-                err = struct.unpack(">I", payload[:4])[0]
+                err, n = struct.unpack(">IH", payload[:6])
+                self.message = payload[6:6 + n].decode()
             elif rtype == 5:
                 data += payload
             if flags & 1:
