@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/block-objects.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 
@@ -25,6 +26,12 @@ static void on_event(void *opaque, const char *event, const char *id)
 
     qmp_server_broadcast_event(d->server, event,
                                json_pack("{s:s}", "id", id));
+}
+
+/* Block objects' events: dropped (nobody subscribes in a run). */
+static void on_block_event(void *opaque, const char *event, json_t *data)
+{
+    json_decref(data);
 }
 
 static void daemon_up(Daemon *d)
@@ -51,7 +58,10 @@ static void daemon_up(Daemon *d)
     d->registry = registry_new(d->ctx, 3, on_event, d);
     iothread_config_init(&cfg);
     cfg.id = strdup("io0");
-    if (!d->server || !d->registry ||
+    /* The block commands need the block objects, as in the daemon. */
+    d->blk = d->registry ? bobj_new(d->ctx, d->registry, on_block_event, d)
+                         : NULL;
+    if (!d->server || !d->registry || !d->blk ||
         registry_create(d->registry, &cfg, ORIGIN_QMP, &err) < 0) {
         abort();
     }
@@ -60,6 +70,7 @@ static void daemon_up(Daemon *d)
 
 static void daemon_down(Daemon *d)
 {
+    bobj_free(d->blk);      /* exports first, as the daemon */
     registry_free(d->registry);
     while (aio_poll(d->ctx, false)) {
     }

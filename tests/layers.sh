@@ -32,6 +32,11 @@ forbid "aio-includes-nothing-of-iothreadd" src/aio '"(daemon|qmp|ctl|common)/'
 # the loop's private headers, not liburing, nothing above it.
 forbid "block-includes-only-the-library-and-common" src/block \
     '("(daemon|qmp|nbd|ctl|aio)/|<liburing)'
+# The NBD server sits on the block layer, the public library and
+# src/common/: it knows nothing of the daemon, QMP or the CLI, and its
+# socket and file I/O go through the library's engine, not liburing.
+forbid "nbd-includes-only-block-the-library-and-common" src/nbd \
+    '("(daemon|qmp|ctl|aio)/|<liburing)'
 
 if [ ! -x "$B/iothreadctl" ]; then
     echo "not ok - iothreadctl-links-jansson-and-libc-only: no $B/iothreadctl"

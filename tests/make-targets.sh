@@ -45,12 +45,16 @@ builds() {
 ctl=
 [ -f src/ctl/main.c ] && ctl=iothreadctl
 lib="libiothread.a libiothread.so.0.1.0 libiothread.so.0 libiothread.so"
-builds all $lib iothreadd $ctl examples/hello-iothread
-builds run-daemon iothreadd $ctl
+# The layers under the daemon (docs/architecture.md), one archive each.
+layers="libiothread-common.a libiothread-qmp.a libiothread-block.a
+        libiothread-nbd.a libiothreadd.a"
+builds all $lib $layers iothreadd $ctl examples/hello-iothread
+builds run-daemon $layers iothreadd $ctl
 builds run-example examples/hello-iothread
 builds bench-build iothreadd bench/wake bench/bh
 builds install libiothread.a libiothread.so.0.1.0 iothreadd $ctl
-builds check-now $lib iothreadd $ctl tests/test-aio
+builds check-now $lib $layers iothreadd $ctl tests/test-aio \
+    tests/nbd/nbd-test-server
 
 # A pkg-config that complains as on a machine without the -dev packages.
 cat >"$tmp/pkg-config" <<EOT

@@ -64,12 +64,8 @@ const QmpCommand daemon_qmp_commands[] = {
     {.name = "query-block-exports", .handler = cmd_query_block_exports,
      .read_only = true},
     /* debugging aids, x- prefix: not a stable interface (qmp-misc.c) */
-    {.name = "x-debug-iothread-hold", .handler = cmd_x_hold,
-     .args = {REQ("id", STR), REQ("holder", STR)}},
     {.name = "x-debug-iothread-stall", .handler = cmd_x_stall,
      .args = {REQ("id", STR), REQ("ms", INT)}},
-    {.name = "x-debug-iothread-release", .handler = cmd_x_release,
-     .args = {REQ("id", STR), REQ("holder", STR)}},
     {.name = NULL},
 };
 

@@ -21,7 +21,7 @@ QmpCommandFn cmd_query_version, cmd_query_commands, cmd_query_status,
 QmpCommandFn cmd_object_add, cmd_object_del, cmd_iothread_set,
     cmd_query_iothreads, cmd_query_iothread_stats;
 QmpCommandFn cmd_qom_list, cmd_qom_list_get, cmd_qom_get, cmd_qom_set;
-QmpCommandFn cmd_x_hold, cmd_x_stall, cmd_x_release;
+QmpCommandFn cmd_x_stall;
 QmpCommandFn cmd_blockdev_add, cmd_blockdev_del, cmd_query_named_block_nodes,
     cmd_query_blockstats;
 QmpCommandFn cmd_nbd_server_start, cmd_nbd_server_stop;

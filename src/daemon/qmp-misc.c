@@ -72,41 +72,6 @@ void cmd_reload(void *opaque, QmpRequest *req, json_t *args,
 
 /* ---- debugging aids (x- prefix: not a stable interface) ---- */
 
-void cmd_x_hold(void *opaque, QmpRequest *req, json_t *args,
-                json_t *props)
-{
-    Daemon *d = opaque;
-    IOThreadObject *obj = qmp_find_iothread(d, req, qmp_str_arg(args, "id"));
-
-    if (!obj) {
-        return;
-    }
-    if (iothread_object_hold(obj, qmp_str_arg(args, "holder")) < 0) {
-        qmp_request_error(req, "GenericError", "Out of memory");
-        return;
-    }
-    qmp_request_return(req, NULL);
-}
-
-void cmd_x_release(void *opaque, QmpRequest *req, json_t *args,
-                   json_t *props)
-{
-    Daemon *d = opaque;
-    IOThreadObject *obj = qmp_find_iothread(d, req, qmp_str_arg(args, "id"));
-    const char *holder = qmp_str_arg(args, "holder");
-
-    if (!obj) {
-        return;
-    }
-    if (iothread_object_release(obj, holder) < 0) {
-        qmp_request_error(req, "GenericError",
-                          "'%s' does not hold IOThread '%s'", holder,
-                          iothread_object_id(obj));
-        return;
-    }
-    qmp_request_return(req, NULL);
-}
-
 void cmd_x_stall(void *opaque, QmpRequest *req, json_t *args,
                  json_t *props)
 {

@@ -188,6 +188,10 @@ typedef struct NbdLimits {
 void nbd_parse_request(const uint8_t hdr[NBD_REQUEST_SIZE], NbdRequest *r);
 /* 0 or the NBD error to answer @r with (NBD_EINVAL, NBD_EPERM, ...). */
 uint32_t nbd_check_request(const NbdRequest *r, const NbdLimits *lim);
+/* The same, and on an error *@why: the reason for a human (a static
+ * string, sent in the error chunk). */
+uint32_t nbd_check_request_why(const NbdRequest *r, const NbdLimits *lim,
+                               const char **why);
 /* The name of command @type for messages ("READ"), or NULL. */
 const char *nbd_cmd_name(uint16_t type);
 /* An errno (positive) to the NBD error sent for it. */

@@ -59,41 +59,56 @@ void nbd_parse_request(const uint8_t hdr[NBD_REQUEST_SIZE], NbdRequest *r)
     r->len = nbd_ld32(hdr + 24);
 }
 
-uint32_t nbd_check_request(const NbdRequest *r, const NbdLimits *lim)
+/* Fail with NBD error @err and the reason @text. */
+#define REFUSE(err, text) do { *why = (text); return (err); } while (0)
+
+uint32_t nbd_check_request_why(const NbdRequest *r, const NbdLimits *lim,
+                               const char **why)
 {
     const NbdCmdRule *rule = cmd_rule(r->type);
 
-    if (!rule || (r->flags & ~rule->flags_ok)) {
-        return NBD_EINVAL;
+    if (!rule) {
+        REFUSE(NBD_EINVAL, "unknown command");
+    }
+    if (r->flags & ~rule->flags_ok) {
+        REFUSE(NBD_EINVAL, "a flag the command does not take");
     }
     if ((r->flags & NBD_CMD_FLAG_DF) && !lim->structured) {
-        return NBD_EINVAL;
+        REFUSE(NBD_EINVAL, "DF without structured replies");
     }
     if (r->type == NBD_CMD_BLOCK_STATUS && !lim->meta_alloc) {
-        return NBD_EINVAL;
+        REFUSE(NBD_EINVAL, "BLOCK_STATUS without a meta context");
     }
     if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) &&
         r->len > NBD_MAX_PAYLOAD) {
-        return NBD_EINVAL;
+        REFUSE(NBD_EINVAL, "length over the maximum block size");
     }
     if (rule->writes && !lim->writable) {
-        return NBD_EPERM;
+        REFUSE(NBD_EPERM, "the export is read-only");
     }
     if (!rule->ranged) {
         return 0;
     }
     if (rule->needs_len && r->len == 0) {
-        return NBD_EINVAL;
+        REFUSE(NBD_EINVAL, "length 0");
     }
     if (r->offset > lim->size || r->len > lim->size - r->offset) {
         /* The spec: ENOSPC for a write past the end, as QEMU answers. */
-        return rule->writes ? NBD_ENOSPC : NBD_EINVAL;
+        REFUSE(rule->writes ? NBD_ENOSPC : NBD_EINVAL,
+               "beyond the end of the export");
     }
     if (lim->align > 1 &&
         (r->offset % lim->align || r->len % lim->align)) {
-        return NBD_EINVAL;
+        REFUSE(NBD_EINVAL, "not aligned to the minimum block size");
     }
     return 0;
+}
+
+uint32_t nbd_check_request(const NbdRequest *r, const NbdLimits *lim)
+{
+    const char *why;
+
+    return nbd_check_request_why(r, lim, &why);
 }
 
 uint32_t nbd_errno_to_wire(int err)

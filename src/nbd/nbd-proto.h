@@ -121,6 +121,8 @@
 #define NBD_MAX_OPTION_LEN  (64u * 1024)    /* larger: disconnect */
 #define NBD_MAX_PAYLOAD     (32u << 20)     /* read / write size */
 #define NBD_PREFERRED_BLOCK 4096u
+#define NBD_MAX_ERROR_MSG   256             /* error chunk text (spec's
+                                               SHOULD for strings) */
 /* A too-long write's payload is read and dropped up to this size; a
  * longer one ends the connection (the spec allows either). */
 #define NBD_MAX_SKIP        (256u << 20)

@@ -6,6 +6,7 @@
  * one at a time under the client's send lock.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@ typedef struct NbdReq {
     NbdClient *c;
     NbdRequest r;
     uint32_t error;     /* NBD error found before running it (0: none) */
+    const char *why;    /* ... and its reason (static) */
     uint8_t *buf;       /* write payload, or read data */
     uint64_t charged;   /* bytes counted in c->bytes_in_flight */
 } NbdReq;
@@ -87,8 +89,9 @@ static void send_chunk(NbdClient *c, uint64_t cookie, uint16_t flags,
     send_locked(c, iov, iovcnt);
 }
 
-/* The final answer to a request that carries no data. */
-static void reply_status(NbdReq *q, uint32_t error)
+/* The final answer to a request that carries no data; with structured
+ * replies an error goes with @msg (NULL: none) for the user to read. */
+static void reply_status(NbdReq *q, uint32_t error, const char *msg)
 {
     NbdClient *c = q->c;
 
@@ -100,16 +103,101 @@ static void reply_status(NbdReq *q, uint32_t error)
                    iov, 1);
     } else {
         uint8_t payload[6];
-        struct iovec iov[2] = { [1] = { payload, sizeof(payload) } };
+        size_t len = msg ? strnlen(msg, NBD_MAX_ERROR_MSG) : 0;
+        struct iovec iov[3] = {
+            [1] = { payload, sizeof(payload) },
+            [2] = { (void *)msg, len },
+        };
 
         nbd_st32(payload, error);
-        nbd_st16(payload + 4, 0);   /* no message */
+        nbd_st16(payload + 4, (uint16_t)len);
         send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
-                   iov, 2);
+                   iov, 3);
     }
 }
 
 /* ---- commands ---- */
+
+/* One content chunk of a READ: [off, off + len) as OFFSET_HOLE, or as
+ * OFFSET_DATA from q->buf (which holds the whole request). */
+static void send_read_chunk(NbdReq *q, uint64_t off, uint64_t len,
+                            bool hole, bool done)
+{
+    uint8_t payload[12];
+    struct iovec iov[3] = {
+        [1] = { payload, hole ? 12 : 8 },
+        [2] = { hole ? NULL : q->buf + (off - q->r.offset), len },
+    };
+
+    nbd_st64(payload, off);
+    nbd_st32(payload + 8, (uint32_t)len);
+    send_chunk(q->c, q->r.cookie, done ? NBD_REPLY_FLAG_DONE : 0,
+               hole ? NBD_REPLY_TYPE_OFFSET_HOLE : NBD_REPLY_TYPE_OFFSET_DATA,
+               iov, hole ? 2 : 3);
+}
+
+/*
+ * A structured READ without DF, as qemu-nbd answers it: what block status
+ * says reads as zeroes goes out as OFFSET_HOLE chunks, the rest as
+ * OFFSET_DATA, each chunk as long as the status allows; the last carries
+ * DONE.  The data is read in one request over the whole range, and only
+ * once a data chunk is due (an all-hole range reads nothing).  Past
+ * NBD_MAX_EXTENTS chunks, the rest is one data chunk, which bounds the
+ * lseek() calls of a fragmented file.
+ */
+static int read_sparse(NbdReq *q)
+{
+    BlockNode *node = q->c->exp->node;
+    uint64_t off = q->r.offset, end = q->r.offset + q->r.len;
+    uint64_t start = off;   /* of the chunk not sent yet */
+    bool hole = false;      /* its kind */
+    unsigned chunks = 0;
+
+    while (off <= end) {
+        int64_t pnum = (int64_t)(end - off);
+        int status = BLOCK_STATUS_DATA;
+        bool h;
+
+        if (off < end && chunks < NBD_MAX_EXTENTS) {
+            int ret = block_co_block_status(node, (int64_t)off, pnum, &pnum,
+                                            &status);
+            if (ret < 0) {
+                return ret;
+            }
+            if (pnum <= 0 || (uint64_t)pnum > end - off) {
+                return -EIO;
+            }
+        }
+        h = (status & (BLOCK_STATUS_DATA | BLOCK_STATUS_ZERO)) ==
+            BLOCK_STATUS_ZERO;
+        if (off > start && (h != hole || off == end)) {
+            if (!hole && !q->buf) {
+                struct iovec io = { .iov_len = q->r.len };
+                int ret;
+
+                q->buf = malloc(q->r.len);
+                if (!q->buf) {
+                    return -ENOMEM;
+                }
+                io.iov_base = q->buf;
+                ret = block_co_preadv(node, (int64_t)q->r.offset, q->r.len,
+                                      &io, 1);
+                if (ret < 0) {
+                    return ret;
+                }
+            }
+            send_read_chunk(q, start, off - start, hole, off == end);
+            chunks++;
+            start = off;
+        }
+        if (off == end) {
+            break;
+        }
+        hole = h;
+        off += (uint64_t)pnum;
+    }
+    return 0;
+}
 
 static int cmd_read(NbdReq *q)
 {
@@ -118,8 +206,11 @@ static int cmd_read(NbdReq *q)
     int ret;
 
     if (q->r.len == 0) {
-        reply_status(q, 0);
+        reply_status(q, 0, NULL);
         return 0;
+    }
+    if (c->structured && !(q->r.flags & NBD_CMD_FLAG_DF)) {
+        return read_sparse(q);
     }
     q->buf = malloc(q->r.len);
     if (!q->buf) {
@@ -132,14 +223,7 @@ static int cmd_read(NbdReq *q)
         return ret;
     }
     if (c->structured) {
-        uint8_t off[8];
-        struct iovec iov[3] = {
-            [1] = { off, sizeof(off) },
-            [2] = { q->buf, q->r.len },
-        };
-        nbd_st64(off, q->r.offset);
-        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE,
-                   NBD_REPLY_TYPE_OFFSET_DATA, iov, 3);
+        send_read_chunk(q, q->r.offset, q->r.len, false, true);
     } else {
         send_simple(c, q->r.cookie, 0, q->buf, q->r.len);
     }
@@ -280,7 +364,8 @@ static void request_co(void *opaque)
                         ? &nbd_cmds[q->r.type] : NULL;
 
     if (q->error || !cmd || !cmd->run) {
-        reply_status(q, q->error ? q->error : NBD_EINVAL);
+        reply_status(q, q->error ? q->error : NBD_EINVAL,
+                     q->why ? q->why : "unknown command");
     } else {
         int64_t start = 0;
         int ret;
@@ -294,8 +379,14 @@ static void request_co(void *opaque)
                              start, (int64_t)q->r.offset,
                              q->r.type == NBD_CMD_FLUSH ? 0 : q->r.len, ret);
         }
-        if (ret < 0 || !cmd->replies_itself) {
-            reply_status(q, nbd_errno_to_wire(-ret));
+        if (ret < 0) {
+            char msg[96];
+
+            snprintf(msg, sizeof(msg), "%s failed: %s",
+                     nbd_cmd_name(q->r.type), strerror(-ret));
+            reply_status(q, nbd_errno_to_wire(-ret), msg);
+        } else if (!cmd->replies_itself) {
+            reply_status(q, 0, NULL);
         }
     }
     free(q->buf);
@@ -381,7 +472,7 @@ static int co_receive_one(NbdClient *c, const NbdLimits *lim)
         free(q);
         return -1;
     }
-    q->error = nbd_check_request(&q->r, lim);
+    q->error = nbd_check_request_why(&q->r, lim, &q->why);
     cost = request_cost(&q->r);
     while (c->in_flight > 0 &&
            c->bytes_in_flight + cost > NBD_MAX_BYTES_IN_FLIGHT) {

@@ -84,6 +84,34 @@ def ids_of(c):
     return set(iothread_ids(c))
 
 
+def image(ctx, name="disk.img", size=1 << 20):
+    """A sparse raw image the daemon (maybe another user) can open."""
+    p = ctx.write(name, "")
+    os.truncate(p, size)
+    return p
+
+
+def hold(ctx, c, iothread, export):
+    """Hold @iothread for real, as a user does: an NBD export @export on it
+    (its own block node; the NBD server started on first use)."""
+    node = "n-" + export
+    c.cmd_ok("blockdev-add", {"driver": "file", "node-name": node,
+                              "filename": image(ctx, node + ".img")})
+    if not os.path.exists(ctx.path("nbd.sock")):
+        c.cmd_ok("nbd-server-start", {"addr": {
+            "type": "unix", "data": {"path": ctx.path("nbd.sock")}}})
+    c.cmd_ok("block-export-add", {"type": "nbd", "id": export,
+                                  "node-name": node, "iothread": iothread})
+
+
+def release(c, export):
+    """Undo hold(): the export is deleted (its event seen), then its node."""
+    c.cmd_ok("block-export-del", {"id": export})
+    c.wait_event("BLOCK_EXPORT_DELETED",
+                 pred=lambda ev: ev.get("data") == {"id": export})
+    c.cmd_ok("blockdev-del", {"node-name": "n-" + export})
+
+
 def check_props(entry, **want):
     for k, v in want.items():
         k = k.replace("_", "-")
@@ -625,13 +653,14 @@ def t_object_del_held(ctx):
     d = ctx.daemon()
     c = d.client()
     add(c, "io0")
-    c.cmd_ok("x-debug-iothread-hold", {"id": "io0", "holder": "export-nbd0"})
-    desc = expect_error(c.cmd("object-del", {"id": "io0"}),
-                        what="object-del of a held iothread")
-    check("export-nbd0" in desc, "error does not name the holder: %r" % desc)
+    hold(ctx, c, "io0", "nbd0")
+    tid = iothreads(c)["io0"]["thread-id"]
+    expect_error(c.cmd("object-del", {"id": "io0"}), "GenericError",
+                 "IOThread 'io0' is in use by 'block export nbd0'",
+                 what="object-del of a held iothread")
     check(ids_of(c) == {"io0"}, "held iothread deleted")
-    c.cmd_ok("x-debug-iothread-release", {"id": "io0",
-                                          "holder": "export-nbd0"})
+    check(os.path.exists(task_dir(d.pid, tid)), "the held thread stopped")
+    release(c, "nbd0")
     c.cmd_ok("object-del", {"id": "io0"})
     check(ids_of(c) == set(), "not deleted after release")
 
@@ -1131,10 +1160,10 @@ def t_sigterm_stalled(ctx):
 
 @case("sigterm-with-held-iothread")
 def t_sigterm_held(ctx):
-    def hold(d, c):
-        c.cmd_ok("x-debug-iothread-hold", {"id": "io0", "holder": "nbd0"})
-        c.cmd_ok("x-debug-iothread-hold", {"id": "io1", "holder": "nbd1"})
-    sigterm_under_stress(ctx, hold)
+    def exports(d, c):
+        hold(ctx, c, "io0", "nbd0")
+        hold(ctx, c, "io1", "nbd1")
+    sigterm_under_stress(ctx, exports)
 
 
 @case("stale-socket")
@@ -1485,13 +1514,12 @@ def t_reload_no_config(ctx):
 def t_reload_refusals(ctx):
     cfg, d, c, before = reload_setup(ctx)
     # Removing an iothread that something holds.
-    c.cmd_ok("x-debug-iothread-hold", {"id": "io1", "holder": "nbd-export"})
+    hold(ctx, c, "io1", "nbd-export")
     ctx.write("c.json", '{"iothreads": [{"id": "io0", "poll-max-ns": 1000}]}'
               '\n')
     reload_fails(ctx, d, c, before, "IOThread 'io1' is in use by "
-                 "'nbd-export'", "removing a held iothread")
-    c.cmd_ok("x-debug-iothread-release", {"id": "io1",
-                                          "holder": "nbd-export"})
+                 "'block export nbd-export'", "removing a held iothread")
+    release(c, "nbd-export")
     # More iothreads than the new file's max-iothreads.
     ctx.write("c.json", json.dumps({"max-iothreads": 2, "iothreads": [
         {"id": "io0", "poll-max-ns": 1000}, {"id": "io1"}, {"id": "io2"}]})

@@ -294,9 +294,12 @@ def t_activation(ctx):
                                    "value": 1}),
                       ("object-del", {"id": "io0"}), ("reload", None),
                       ("quit", None),
-                      ("x-debug-iothread-hold", {"id": "io0", "holder": "h"}),
-                      ("x-debug-iothread-release", {"id": "io0",
-                                                    "holder": "h"}),
+                      ("blockdev-add", {"driver": "file", "node-name": "n",
+                                        "filename": ctx.path("n.img")}),
+                      ("nbd-server-start", {"addr": {"type": "unix", "data": {
+                          "path": ctx.path("nbd.sock")}}}),
+                      ("block-export-add", {"type": "nbd", "id": "e",
+                                            "node-name": "n"}),
                       ("x-debug-iothread-stall", {"id": "io0", "ms": 1})]:
         expect_error(r.cmd(cmd, args), "GenericError", what=cmd + " on ro")
     r.close()

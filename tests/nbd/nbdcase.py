@@ -272,8 +272,9 @@ class RawClient:
 
     def read_reply(self, read_len=0):
         """The (possibly multi-chunk) reply to one request: (cookie, error,
-        data).  For a structured OFFSET_DATA the data, for simple replies
-        to reads @read_len bytes."""
+        data).  For a structured read its OFFSET_DATA and OFFSET_HOLE
+        chunks, for simple replies to reads @read_len bytes.  An error
+        chunk's message is kept in self.message."""
         magic = struct.unpack(">I", self.recv_exact(4))[0]
         if magic == SIMPLE_MAGIC:
             err, cookie = struct.unpack(">IQ", self.recv_exact(12))
@@ -287,8 +288,12 @@ class RawClient:
             payload = self.recv_exact(length)
             if rtype == 1:
                 data += payload[8:]
+            elif rtype == 2:
+                # A hole (chunks come in order from this server).
+                data += b"\0" * struct.unpack(">QI", payload)[1]
             elif rtype & (1 << 15):
-                err = struct.unpack(">I", payload[:4])[0]
+                err, n = struct.unpack(">IH", payload[:6])
+                self.message = payload[6:6 + n].decode()
             elif rtype == 5:
                 data += payload
             if flags & 1:

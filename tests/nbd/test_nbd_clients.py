@@ -208,6 +208,66 @@ def _(ctx):
     h.shutdown()
 
 
+def read_chunks(h, nbd, count, offset, flags=0):
+    """A structured read: its data and its chunks, (status, offset, count)
+    in the order they came."""
+    chunks = []
+
+    def chunk(subbuf, off, status, err):
+        chunks.append((status, off, len(subbuf)))
+        return 0
+    data = h.pread_structured(count, offset, chunk, flags)
+    return data, chunks
+
+
+@case("libnbd-structured-read-answers-holes-with-hole-chunks")
+def _(ctx):
+    nbd = import_nbd()
+    img = ctx.path("disk.img")
+    body = os.urandom(1 << 20)
+    with open(img, "wb") as f:
+        f.truncate(SIZE)
+        f.seek(1 << 20)
+        f.write(body)
+    s = ctx.server(image=img)
+    h = nbd.NBD()
+    h.connect_uri(s.uri())
+    check(h.get_structured_replies_negotiated(), "no structured replies")
+    hole, data = nbd.READ_HOLE, nbd.READ_DATA
+    got, chunks = read_chunks(h, nbd, 4 << 20, 0)
+    check(got == b"\0" * (1 << 20) + body + b"\0" * (2 << 20),
+          "the sparse read's bytes differ")
+    check(chunks == [(hole, 0, 1 << 20), (data, 1 << 20, 1 << 20),
+                     (hole, 2 << 20, 2 << 20)], "chunks %r" % chunks)
+    # All hole: one hole chunk, nothing read.
+    got, chunks = read_chunks(h, nbd, 64 << 10, 8 << 20)
+    check(got == b"\0" * (64 << 10) and chunks == [(hole, 8 << 20, 64 << 10)],
+          "all-hole read: %r" % chunks)
+    # All data, unaligned: one data chunk.
+    got, chunks = read_chunks(h, nbd, 1000, (1 << 20) + 7)
+    check(got == body[7:1007] and chunks == [(data, (1 << 20) + 7, 1000)],
+          "all-data read: %r" % chunks)
+    # DF ("don't fragment"): one content chunk, the zeroes in the data.
+    got, chunks = read_chunks(h, nbd, 4 << 20, 0, nbd.CMD_FLAG_DF)
+    check(got[(1 << 20):(2 << 20)] == body and chunks == [(data, 0, 4 << 20)],
+          "DF read: %r" % chunks)
+    h.shutdown()
+    # Clients that read through holes still see the same image.
+    need("qemu-img")
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", "raw", img, s.uri()])
+    check("identical" in p.stdout, p.stdout)
+    # ... and a difference inside a hole is still found.
+    other = ctx.path("other.img")
+    with open(img, "rb") as a, open(other, "wb") as b:
+        b.write(a.read())
+        b.seek(3 << 20)
+        b.write(b"\1")
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", "raw", other,
+             s.uri()], ok=False)
+    check(p.returncode == 1 and "mismatch at offset 3145728" in p.stdout,
+          p.stdout)
+
+
 @case("libnbd-option-mode-list-info-meta-abort")
 def _(ctx):
     nbd = import_nbd()

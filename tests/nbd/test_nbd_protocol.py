@@ -373,6 +373,30 @@ def _(ctx):
         check(f.read(4096) == b"\0" * 4096, "ro write reached the file")
 
 
+@case("error-chunks-say-why")
+def _(ctx):
+    s = ctx.server()
+    c = ctx.raw(s)
+    c.go("ro")
+    cases = [
+        ("READ", SIZE, 4096, 0, EINVAL, "beyond the end of the export"),
+        ("WRITE", 0, 0, 0, EPERM, "the export is read-only"),
+        ("READ", 0, 4096, 1 << 3, EINVAL, "a flag the command does not take"),
+        ("BLOCK_STATUS", 0, 4096, 0, EINVAL,
+         "BLOCK_STATUS without a meta context"),
+    ]
+    for i, (cmd, off, length, flags, err, why) in enumerate(cases):
+        c.message = None
+        c.request(cmd, off, length, flags=flags, cookie=i)
+        got = c.read_reply()[:2]
+        check(got == (i, err) and c.message == why,
+              "%s: %r %r, expected %r" % (cmd, got, c.message, why))
+    c.send(struct.pack(">IHHQQI", 0x25609513, 0, 99, 50, 0, 0))
+    check(c.read_reply()[:2] == (50, EINVAL) and
+          c.message == "unknown command", "unknown: %r" % c.message)
+    still_served(ctx, s)
+
+
 @case("disconnect-mid-request")
 def _(ctx):
     s = ctx.server()
