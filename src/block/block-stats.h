@@ -112,7 +112,8 @@ void block_stats_snapshot(const BlockStats *s, BlockStatsSnapshot *out);
  * one with the @n @boundaries (copied), or remove it when @n is 0, as
  * QEMU's block-latency-histogram-set does.  Every request that ends
  * after the call returns is counted in the new bins, once; one ending
- * during the call may land in the old bins, which are dropped.
+ * while the call runs may land in the old bins instead, which are
+ * dropped (freed once no thread can still count in them).
  * Returns 0; -EINVAL when block_stats_check_boundaries() refuses them;
  * -ENOMEM.
  * Thread: one thread at a time per BlockStats, the one that destroys it
