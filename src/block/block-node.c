@@ -259,6 +259,7 @@ void block_node_close(BlockNode *node)
         abort();
     }
     close(node->fd);
+    block_stats_destroy(&node->stats);
     free(node->node_name);
     free(node->filename);
     free(node);
@@ -310,4 +311,10 @@ unsigned block_node_in_flight(const BlockNode *node)
 void block_node_get_stats(const BlockNode *node, BlockStatsSnapshot *out)
 {
     block_stats_snapshot(&node->stats, out);
+}
+
+int block_node_set_latency_histogram(BlockNode *node, BlockStatsOp op,
+                                     const uint64_t *boundaries, size_t n)
+{
+    return block_stats_set_histogram(&node->stats, op, boundaries, n);
 }

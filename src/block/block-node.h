@@ -106,6 +106,10 @@ bool block_node_can_fast_zero(const BlockNode *node);
 unsigned block_node_in_flight(const BlockNode *node);
 /* A consistent-per-field snapshot of the node's counters. */
 void block_node_get_stats(const BlockNode *node, BlockStatsSnapshot *out);
+/* block_stats_set_histogram() on the node's counters: the thread that
+ * closes the node. */
+int block_node_set_latency_histogram(BlockNode *node, BlockStatsOp op,
+                                     const uint64_t *boundaries, size_t n);
 
 /* Request flags. */
 #define BLOCK_REQ_FUA         0x1 /* write: on stable storage on return */

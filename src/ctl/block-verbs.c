@@ -224,31 +224,6 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The query-blockstats entry of export @id, or NULL. */
-static json_t *export_stats(json_t *stats, const char *id)
-{
-    json_t *e;
-    size_t i;
-
-    json_array_foreach(stats, i, e) {
-        const char *x = json_string_value(json_object_get(e, "export"));
-
-        if (x && strcmp(x, id) == 0) {
-            return json_object_get(e, "stats");
-        }
-    }
-    return NULL;
-}
-
-/* The per-second rate of counter @key between two samples. */
-static double rate(json_t *a, json_t *b, const char *key, double secs)
-{
-    json_int_t d = json_integer_value(json_object_get(b, key)) -
-                   json_integer_value(json_object_get(a, key));
-
-    return d > 0 && secs > 0 ? (double)d / secs : 0.0;
-}
-
 /* Add "rates" (per second, over RATE_INTERVAL_NS) to every export. */
 static int add_rates(Ctl *ctl, json_t *list)
 {
@@ -272,15 +247,14 @@ static int add_rates(Ctl *ctl, json_t *list)
     }
     json_array_foreach(list, i, e) {
         const char *id = json_string_value(json_object_get(e, "id"));
-        json_t *a = export_stats(s0, id), *b = export_stats(s1, id);
+        json_t *a = ctl_export_stats(s0, id), *b = ctl_export_stats(s1, id);
         json_t *r = json_object();
+        double secs = (double)(t1 - t0) / 1e9;
 
         for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-            json_object_set_new(r, keys[k],
-                                json_real(a && b ? rate(a, b, keys[k],
-                                                        (double)(t1 - t0) /
-                                                            1e9)
-                                                 : 0.0));
+            json_object_set_new(
+                r, keys[k],
+                json_real(a && b ? ctl_rate(a, b, keys[k], secs) : 0.0));
         }
         json_object_set_new(e, "rates", r);
     }

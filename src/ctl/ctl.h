@@ -61,6 +61,13 @@ int ctl_connect(Ctl *ctl);
 int ctl_call(Ctl *ctl, const char *cmd, json_t *args, const char *id,
              json_t **ret);
 
+/* blockstats.c: the "stats" of export @id in the query-blockstats reply
+ * @blockstats (borrowed), or NULL. */
+json_t *ctl_export_stats(json_t *blockstats, const char *id);
+/* The per-second rate of counter @key from stats @a to stats @b, taken
+ * @secs apart; 0 when it did not grow or no time passed. */
+double ctl_rate(json_t *a, json_t *b, const char *key, double secs);
+
 /* Verbs: argv[0] is the verb. */
 typedef int VerbFn(Ctl *ctl, int argc, char **argv);
 VerbFn verb_list, verb_info, verb_get, verb_add, verb_set, verb_del,

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * top: a live full-screen view of the iothreads, refreshed every second
- * from the daemon's counters.  Keys: q quits; c, w, e, p, i sort by CPU,
- * wake-ups, events, poll hits, id.  The terminal is restored on q, Ctrl-C
- * and errors.
+ * top: a live full-screen view of the iothreads, each with the block
+ * exports it serves beneath it, refreshed every second from the daemon's
+ * counters (query-iothread-stats, query-block-exports, query-blockstats;
+ * rates between two samples).  Keys: q quits; c, w, e, p, i sort the
+ * iothreads by CPU, wake-ups, events, poll hits, id.  The terminal is
+ * restored on q, Ctrl-C and errors.
  */
 #include <errno.h>
 #include <poll.h>
@@ -25,6 +27,22 @@ typedef struct Row {
     double cpu, wakeups, events, hit_pct;
     long long poll_ns;
 } Row;
+
+/* An export's line: its I/O rates, under the iothread that serves it. */
+typedef struct ExportRow {
+    char id[128];
+    char iothread[128]; /* "": the main loop */
+    double rd_iops, wr_iops, rd_mbs, wr_mbs;
+    long long in_flight;
+} ExportRow;
+
+/* What one refresh shows. */
+typedef struct Frame {
+    Row *rows;
+    size_t n;
+    ExportRow *exports;
+    size_t nexports;
+} Frame;
 
 static volatile sig_atomic_t stop_requested, resized;
 
@@ -99,6 +117,40 @@ static size_t make_rows(json_t *cur, json_t *prev, double dt, Row **rowsp)
     return n;
 }
 
+/* Each export of @exports (query-block-exports) with its rates between
+ * the query-blockstats samples @prev and @cur, @dt seconds apart. */
+static size_t make_export_rows(json_t *exports, json_t *cur, json_t *prev,
+                               double dt, ExportRow **rowsp)
+{
+    size_t n = json_array_size(exports), i;
+    ExportRow *rows = calloc(n + 1, sizeof(*rows));
+    json_t *e;
+
+    *rowsp = rows;
+    if (!rows) {
+        return 0; /* out of memory: this frame shows no exports */
+    }
+
+    json_array_foreach(exports, i, e) {
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *io = json_string_value(json_object_get(e, "iothread"));
+        json_t *b = ctl_export_stats(cur, id);
+        json_t *a = prev ? ctl_export_stats(prev, id) : NULL;
+        ExportRow *r = &rows[i];
+
+        snprintf(r->id, sizeof(r->id), "%s", id ? id : "?");
+        snprintf(r->iothread, sizeof(r->iothread), "%s", io ? io : "");
+        if (a && b) {
+            r->rd_iops = ctl_rate(a, b, "rd_operations", dt);
+            r->wr_iops = ctl_rate(a, b, "wr_operations", dt);
+            r->rd_mbs = ctl_rate(a, b, "rd_bytes", dt) / 1e6;
+            r->wr_mbs = ctl_rate(a, b, "wr_bytes", dt) / 1e6;
+        }
+        r->in_flight = b ? num(b, "in-flight") : 0;
+    }
+    return n;
+}
+
 static char sort_key = 'c';
 
 static int cmp_rows(const void *a, const void *b)
@@ -124,33 +176,102 @@ static int cmp_rows(const void *a, const void *b)
     return dx < dy ? 1 : dx > dy ? -1 : strcmp(x->id, y->id);
 }
 
-static void draw(const char *socket, Row *rows, size_t n)
+/* The exports of @f served by @iothread ("": the main loop), one line
+ * each while fewer than @max lines are out; returns the lines printed. */
+static size_t draw_exports(const Frame *f, const char *iothread,
+                           size_t lines, size_t max)
+{
+    size_t printed = 0;
+
+    for (size_t k = 0; k < f->nexports && lines + printed < max; k++) {
+        const ExportRow *x = &f->exports[k];
+
+        if (strcmp(x->iothread, iothread) == 0) {
+            printf("  - %-16.16s r %6.0f IOPS %6.1f MB/s  w %6.0f IOPS "
+                   "%6.1f MB/s  qd %3lld\n",
+                   x->id, x->rd_iops, x->rd_mbs, x->wr_iops, x->wr_mbs,
+                   x->in_flight);
+            printed++;
+        }
+    }
+    return printed;
+}
+
+static void draw(const char *socket, Frame *f)
 {
     struct winsize ws = {.ws_row = 24, .ws_col = 80};
+    size_t lines = 0, max;
+    bool main_loop_exports = false;
+
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0) {
         ws.ws_row = 24; /* a terminal that does not say its size */
     }
-    qsort(rows, n, sizeof(*rows), cmp_rows);
+    max = ws.ws_row > 4 ? ws.ws_row - 4u : 0;
+    qsort(f->rows, f->n, sizeof(*f->rows), cmp_rows);
     /* Home, clear; one frame in one write keeps it flicker-free. */
     printf("\033[H\033[2J");
     printf("iothreadctl top - %s - %zu iothreads - sort: %c "
-           "(c cpu, w wakeups, e events, p poll hits, i id; q quits)\n\n",
-           socket, n, sort_key);
+           "(c cpu, w wakeups, e events, p poll hits, i id; q quits)\n",
+           socket, f->n, sort_key);
+    printf("exports beneath their iothread: r/w per second, qd = requests "
+           "in flight\n");
     printf("\033[7m%-20s %7s %12s %12s %9s %12s\033[0m\n", "ID", "CPU%",
            "WAKEUPS/S", "EVENTS/S", "POLL-HIT%", "POLL-NS");
-    for (size_t i = 0; i < n && i + 4 < ws.ws_row; i++) {
+    for (size_t i = 0; i < f->n && lines < max; i++) {
+        const Row *r = &f->rows[i];
         char hit[16];
 
-        if (rows[i].hit_pct < 0) {
+        if (r->hit_pct < 0) {
             snprintf(hit, sizeof(hit), "-");
         } else {
-            snprintf(hit, sizeof(hit), "%.1f", rows[i].hit_pct);
+            snprintf(hit, sizeof(hit), "%.1f", r->hit_pct);
         }
-        printf("%-20.20s %7.1f %12.0f %12.0f %9s %12lld\n", rows[i].id,
-               rows[i].cpu, rows[i].wakeups, rows[i].events, hit,
-               rows[i].poll_ns);
+        printf("%-20.20s %7.1f %12.0f %12.0f %9s %12lld\n", r->id, r->cpu,
+               r->wakeups, r->events, hit, r->poll_ns);
+        lines++;
+        lines += draw_exports(f, r->id, lines, max);
+    }
+    for (size_t k = 0; k < f->nexports; k++) {
+        main_loop_exports |= f->exports[k].iothread[0] == '\0';
+    }
+    if (main_loop_exports && lines < max) {
+        printf("%-20s\n", "(main loop)");
+        lines++;
+        draw_exports(f, "", lines, max);
     }
     fflush(stdout);
+}
+
+/* What one refresh asks the daemon (new references, or NULL). */
+typedef struct Sample {
+    json_t *iothreads, *exports, *blockstats;
+} Sample;
+
+static void sample_free(Sample *s)
+{
+    json_decref(s->iothreads);
+    json_decref(s->exports);
+    json_decref(s->blockstats);
+    *s = (Sample){0};
+}
+
+/* Ask for a sample: 0, or ctl_call()'s exit status (*@s then empty). */
+static int sample_take(Ctl *ctl, Sample *s)
+{
+    int code;
+
+    *s = (Sample){0};
+    code = ctl_call(ctl, "query-iothread-stats", NULL, NULL, &s->iothreads);
+    if (!code) {
+        code = ctl_call(ctl, "query-block-exports", NULL, NULL, &s->exports);
+    }
+    if (!code) {
+        code = ctl_call(ctl, "query-blockstats", NULL, NULL, &s->blockstats);
+    }
+    if (code) {
+        sample_free(s);
+    }
+    return code;
 }
 
 int verb_top(Ctl *ctl, int argc, char **argv)
@@ -158,7 +279,7 @@ int verb_top(Ctl *ctl, int argc, char **argv)
     struct termios saved, raw;
     struct sigaction sa = {.sa_handler = on_stop};
     struct sigaction sw = {.sa_handler = on_winch};
-    json_t *prev = NULL;
+    Sample prev = {0};
     double prev_t = 0;
     int code;
 
@@ -184,19 +305,21 @@ int verb_top(Ctl *ctl, int argc, char **argv)
     printf("\033[?1049h\033[?25l"); /* alternate screen, hide cursor */
 
     while (!stop_requested) {
-        json_t *cur = NULL;
-        double t = now_s(), next;
-        Row *rows;
-        size_t n;
+        Sample cur;
+        double t = now_s(), next, dt = prev.iothreads ? t - prev_t : 0;
+        Frame f;
 
-        code = ctl_call(ctl, "query-iothread-stats", NULL, NULL, &cur);
+        code = sample_take(ctl, &cur);
         if (code) {
             break;
         }
-        n = make_rows(cur, prev, prev ? t - prev_t : 0, &rows);
-        draw(ctl->socket, rows, n);
-        free(rows);
-        json_decref(prev);
+        f.n = make_rows(cur.iothreads, prev.iothreads, dt, &f.rows);
+        f.nexports = make_export_rows(cur.exports, cur.blockstats,
+                                      prev.blockstats, dt, &f.exports);
+        draw(ctl->socket, &f);
+        free(f.rows);
+        free(f.exports);
+        sample_free(&prev);
         prev = cur;
         prev_t = t;
         /* Keys until the next refresh. */
@@ -219,7 +342,7 @@ int verb_top(Ctl *ctl, int argc, char **argv)
         }
         resized = 0;
     }
-    json_decref(prev);
+    sample_free(&prev);
     printf("\033[?25h\033[?1049l"); /* cursor back, main screen back */
     fflush(stdout);
     tcsetattr(STDIN_FILENO, TCSANOW, &saved);

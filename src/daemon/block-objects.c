@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "daemon/block-histogram.h"
 #include "daemon/block-objects-internal.h"
 #include "daemon/log.h"
 
@@ -469,6 +470,7 @@ static json_t *stats_json(const BlockStatsSnapshot *s)
     json_object_set_new(o, name, json_integer((json_int_t)s->member));
     BLOCK_STATS_FOREACH(STATS_MEMBER)
 #undef STATS_MEMBER
+    bobj_histograms_to_json(o, s);
     return o;
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * QMP commands on block nodes: blockdev-add, blockdev-del,
- * query-named-block-nodes, query-blockstats (block-core.json).
+ * query-named-block-nodes, query-blockstats, block-latency-histogram-set
+ * (block-core.json).
  */
 #include <stdlib.h>
 
+#include "daemon/block-histogram.h"
 #include "daemon/block-objects.h"
 #include "daemon/qmp-commands.h"
 
@@ -75,4 +77,16 @@ void cmd_query_blockstats(void *opaque, QmpRequest *req, json_t *args,
     bool nodes_only = json_is_true(json_object_get(args, "query-nodes"));
 
     qmp_request_return(req, bobj_query_blockstats(d->blk, nodes_only));
+}
+
+void cmd_block_latency_histogram_set(void *opaque, QmpRequest *req,
+                                     json_t *args, json_t *props)
+{
+    Daemon *d = opaque;
+    char *err = NULL;
+    int ret = bobj_latency_histogram_set(d->blk, qmp_str_arg(args, "id"),
+                                         qmp_str_arg(args, "node-name"),
+                                         props, &err);
+
+    qmp_reply_ret(req, ret, err);
 }

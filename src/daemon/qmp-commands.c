@@ -52,6 +52,11 @@ const QmpCommand daemon_qmp_commands[] = {
      .read_only = true},
     {.name = "query-blockstats", .handler = cmd_query_blockstats,
      .args = {OPT("query-nodes", BOOL)}, .read_only = true},
+    /* The boundaries arguments come in props (more than QMP_MAX_ARGS),
+     * checked by the handler. */
+    {.name = "block-latency-histogram-set",
+     .handler = cmd_block_latency_histogram_set,
+     .args = {OPT("id", STR), OPT("node-name", STR)}, .flat_props = true},
     /* the NBD server (qmp-nbd.c) */
     {.name = "nbd-server-start", .handler = cmd_nbd_server_start,
      .flat_props = true},

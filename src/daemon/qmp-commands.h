@@ -23,7 +23,7 @@ QmpCommandFn cmd_object_add, cmd_object_del, cmd_iothread_set,
 QmpCommandFn cmd_qom_list, cmd_qom_list_get, cmd_qom_get, cmd_qom_set;
 QmpCommandFn cmd_x_stall;
 QmpCommandFn cmd_blockdev_add, cmd_blockdev_del, cmd_query_named_block_nodes,
-    cmd_query_blockstats;
+    cmd_query_blockstats, cmd_block_latency_histogram_set;
 QmpCommandFn cmd_nbd_server_start, cmd_nbd_server_stop;
 QmpCommandFn cmd_block_export_add, cmd_block_export_del,
     cmd_query_block_exports;

@@ -296,6 +296,7 @@ int nbd_server_new(AioContext *main_ctx, int listen_fd,
 static void export_free(NbdExport *exp)
 {
     aio_bh_delete(exp->remove_bh);
+    block_stats_destroy(&exp->stats);
     free(exp->name);
     free(exp->description);
     free(exp);
@@ -537,4 +538,10 @@ unsigned nbd_export_client_count(const NbdExport *exp)
 void nbd_export_get_stats(const NbdExport *exp, BlockStatsSnapshot *out)
 {
     block_stats_snapshot(&exp->stats, out);
+}
+
+int nbd_export_set_latency_histogram(NbdExport *exp, BlockStatsOp op,
+                                     const uint64_t *boundaries, size_t n)
+{
+    return block_stats_set_histogram(&exp->stats, op, boundaries, n);
 }

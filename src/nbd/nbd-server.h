@@ -114,5 +114,9 @@ unsigned nbd_export_client_count(const NbdExport *exp);
 /* The export's own I/O counters (its clients' requests, as answered).
  * Any thread. */
 void nbd_export_get_stats(const NbdExport *exp, BlockStatsSnapshot *out);
+/* block_stats_set_histogram() on the export's counters.  The thread
+ * that removes the export (the server's). */
+int nbd_export_set_latency_histogram(NbdExport *exp, BlockStatsOp op,
+                                     const uint64_t *boundaries, size_t n);
 
 #endif /* IOTHREADD_NBD_SERVER_H */

@@ -13,13 +13,14 @@ import re
 import select
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
 from qmp_harness import check, scaled, thread_cpus_allowed  # noqa: E402
-from casekit import case, main  # noqa: E402
+from casekit import Skip, case, main  # noqa: E402
 
 
 def ctl_binary():
@@ -349,6 +350,106 @@ def t_top(ctx):
     # the terminal is given back: cursor shown, main screen restored
     check(out.rstrip(b"\r\n").endswith(b"\x1b[?25h\x1b[?1049l"),
           "terminal not restored: %r" % out[-40:])
+
+
+def import_nbd():
+    """python3-libnbd, installed for Debian's own python3."""
+    try:
+        import nbd  # noqa: F401
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            import nbd  # noqa: F401,F811
+        except ImportError:
+            raise Skip("python3-libnbd is not installed")
+    return sys.modules["nbd"]
+
+
+# An export line of top: "  - ID  r N IOPS N MB/s  w N IOPS N MB/s  qd N".
+TOP_EXPORT = re.compile(
+    rb"^  - (\S+)\s+r\s+(\d+) IOPS\s+([\d.]+) MB/s\s+w\s+(\d+) IOPS"
+    rb"\s+([\d.]+) MB/s\s+qd\s+(\d+)\s*$")
+
+
+def top_frames(out):
+    """The complete frames top drew (each begins with home + clear), as
+    lists of lines without escapes."""
+    frames = out.split(b"\x1b[H\x1b[2J")[1:-1]
+    return [[re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", ln)
+             for ln in f.split(b"\r\n")] for f in frames]
+
+
+@case("top-shows-exports-beneath-their-iothread-with-io-rates")
+def t_top_exports(ctx):
+    nbd = import_nbd()
+    img = ctx.path("disk.img")
+    nbd_sock = ctx.path("nbd.sock")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    d = ctx.daemon([
+        "--object", "iothread,id=topio", "--object", "iothread,id=idle",
+        "--blockdev", "driver=file,node-name=f0,filename=%s" % img,
+        "--nbd-server", "addr.type=unix,addr.path=%s" % nbd_sock,
+        "--export", "type=nbd,id=e0,node-name=f0,writable=on,"
+        "iothread=topio"])
+    # A client reading and writing 64 KiB blocks until told to stop.
+    stop = threading.Event()
+    errors = []
+
+    def client():
+        try:
+            h = nbd.NBD()
+            h.connect_uri("nbd+unix:///f0?socket=%s" % nbd_sock)
+            buf = b"t" * 65536
+            while not stop.is_set():
+                h.pwrite(buf, 0)
+                h.pread(65536, 0)
+            h.shutdown()
+        except Exception as e:  # reported by the case
+            errors.append(e)
+
+    io = threading.Thread(target=client)
+    io.start()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(ctl_binary(), ["iothreadctl", "-s", d.sock, "top"])
+    out = b""
+    found = None
+    try:
+        deadline = time.monotonic() + scaled(15)
+        while found is None and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+            for lines in top_frames(out):
+                ids = [ln.split(b" ")[0] for ln in lines]
+                if b"topio" not in ids:
+                    continue
+                m = TOP_EXPORT.match(lines[ids.index(b"topio") + 1])
+                if m and all(float(m.group(k)) > 0 for k in (2, 3, 4, 5)):
+                    found = m
+    finally:
+        stop.set()
+        io.join(scaled(10))
+        os.write(fd, b"q")
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    check(not errors, "the NBD client failed: %r" % errors)
+    last = top_frames(out)[-1] if top_frames(out) else out[-600:]
+    check(found is not None, "no frame shows e0 under topio with read and "
+          "write rates; last frame: %r" % last)
+    check(found.group(1) == b"e0", "export line %r" % found.group(0))
+    check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+          "top exit status %r" % status)
+    # the idle iothread has no export beneath it
+    for lines in top_frames(out):
+        ids = [ln.split(b" ")[0] for ln in lines]
+        if b"idle" in ids and ids.index(b"idle") + 1 < len(lines):
+            check(not TOP_EXPORT.match(lines[ids.index(b"idle") + 1]),
+                  "an export under the idle iothread: %r" % lines)
 
 
 def complete(d, words):
