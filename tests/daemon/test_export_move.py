@@ -227,6 +227,13 @@ def t_under_load(ctx):
                 s.move(target)
                 check(s.iothread_of() == target,
                       "after move %d: %s" % (i, brief(s.export())))
+        # Once more to io1; nothing of the export is left on io0, so io0
+        # can go while the clients go on.
+        s.move("io1")
+        s.c.cmd_ok("object-del", {"id": "io0"})
+        ops = s.export_ops()
+        check(wait_for(lambda: s.export_ops() > ops),
+              "no I/O after io0 was deleted")
         res = load.finish()
     finally:
         load.kill()
@@ -236,11 +243,9 @@ def t_under_load(ctx):
         res["mismatches"], brief(res)))
     check(res["reads"] > 0 and res["writes"] > 0 and res["verified"] > 0,
           "load %s" % brief(res))
-    check(s.export()["iothread"] == "io0", "export %s" % brief(s.export()))
-    # Nothing of the export is left on io1: it can go, io0 cannot.
-    s.c.cmd_ok("object-del", {"id": "io1"})
-    expect_error(s.c.cmd("object-del", {"id": "io0"}), "GenericError",
-                 "IOThread 'io0' is in use by 'block export e0'")
+    check(s.export()["iothread"] == "io1", "export %s" % brief(s.export()))
+    expect_error(s.c.cmd("object-del", {"id": "io1"}), "GenericError",
+                 "IOThread 'io1' is in use by 'block export e0'")
     check(s.d.running(), "the daemon died")
 
 
@@ -260,12 +265,17 @@ def t_node_under_load(ctx):
                             "force": True})
                 check(s.iothread_of() == target,
                       "after move %d: %s" % (i, brief(s.export())))
+        s.c.cmd_ok("x-blockdev-set-iothread",
+                   {"node-name": "f0", "iothread": "io1", "force": True})
+        s.c.cmd_ok("object-del", {"id": "io0"})
+        ops = s.export_ops()
+        check(wait_for(lambda: s.export_ops() > ops),
+              "no I/O after io0 was deleted")
         res = load.finish()
     finally:
         load.kill()
     check(res["errors"] == 0 and res["mismatches"] == 0 and
           res["verified"] > 0, "load %s" % brief(res))
-    s.c.cmd_ok("object-del", {"id": "io1"})
 
 
 @case("move-without-clients-then-a-client-lands-on-the-new-iothread")
