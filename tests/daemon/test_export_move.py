@@ -426,5 +426,54 @@ def t_remove_during_move(ctx):
     check(s.d.running(), "the daemon died")
 
 
+def ctl(s, *args):
+    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
+    binary = os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
+                          "iothreadctl")
+    p = subprocess.run([binary, "-s", s.d.sock] + list(args),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=scaled(30))
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def complete(words):
+    """COMPREPLY of completion/iothreadctl.bash for the line @words."""
+    script = ('source completion/iothreadctl.bash\n'
+              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
+              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
+              % (" ".join("'%s'" % w for w in words), len(words) - 1))
+    build = os.path.abspath(os.environ.get("IOTHREADD_BUILD", "build"))
+    env = dict(os.environ, PATH=build + ":" + os.environ["PATH"])
+    p = subprocess.run(["bash", "-c", script], capture_output=True,
+                       text=True, env=env, timeout=scaled(30))
+    return set(p.stdout.split())
+
+
+@case("iothreadctl-export-move-and-its-completion")
+def t_ctl(ctx):
+    s = Setup(ctx)
+    for args, code, out_or_err in (
+            (["export", "move", "e0", "io1"], 0, ""),
+            (["export", "move", "e0", "-"], 0, ""),
+            (["export", "move", "e0", "nope"], 1,
+             'error: iothread "nope" not found'),
+            (["export", "move", "zz", "io0"], 1,
+             "error: Export 'zz' is not found"),
+            (["export", "move", "e0"], 2, "error: usage: iothreadctl export")):
+        st, out, errout = ctl(s, *args)
+        check(st == code and errout.startswith(out_or_err),
+              "iothreadctl %s: %d %r" % (" ".join(args), st, errout))
+    check("iothread" not in s.export(), "export %s" % brief(s.export()))
+    st, out, errout = ctl(s, "export", "move", "e0", "io0")
+    check(st == 0 and s.iothread_of() == "io0", "back to io0: %d %r %s" % (
+        st, errout, brief(s.export())))
+    w = ["iothreadctl", "-s", s.d.sock, "export"]
+    check("move" in complete(w + [""]), "export sub-verbs")
+    got = complete(w + ["move", ""])
+    check(got == {"e0"}, "export ids: %r" % got)
+    got = complete(w + ["move", "e0", ""])
+    check(got == {"io0", "io1", "-"}, "targets: %r" % got)
+
+
 if __name__ == "__main__":
     sys.exit(main())
