@@ -19,7 +19,9 @@
  * Ownership and threads.  The server, the export lists, each client's
  * list links and the counters other than client_count are main thread
  * only.  A client's handshake runs on the main thread; from its move on,
- * everything in "transmission" below belongs to the export's context,
+ * everything in "transmission" below belongs to the context the client's
+ * receive loop runs on (the export's, or the old one during a move of the
+ * export: see nbd-move.c),
  * until the client's last coroutine hands the client back to the main
  * thread with a bottom half (nbd_client_finished()), which frees it.  The
  * main thread may shutdown() a client's socket at any time (removal,
@@ -48,7 +50,8 @@ struct NbdExport {
     char *name;
     char *description;     /* NULL: none */
     BlockNode *node;
-    AioContext *ctx;
+    AioContext *ctx;       /* main thread: where new clients go; changed
+                              by nbd_export_set_context() */
     bool writable;
     /* Main thread: */
     bool removing;         /* left the server's list */
