@@ -426,6 +426,46 @@ def t_remove_during_move(ctx):
     check(s.d.running(), "the daemon died")
 
 
+@case("a-second-move-is-refused-while-a-client-holds-the-first")
+def t_busy(ctx):
+    sys.path.insert(0, os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "..", "nbd"))
+    from nbdcase import RawClient
+    s = Setup(ctx)
+    raw = RawClient(s.nbd_sock)
+    raw.go("f0")
+    # Half a write: the move waits for the rest of it (the request was
+    # started), so it cannot finish before the payload is sent.
+    raw.request("WRITE", offset=0, length=BS, cookie=7, data=b"w" * (BS // 2))
+    check(wait_for(lambda: s.export()["clients"] == 1), "client not counted")
+    s.c.send({"execute": "block-export-set-iothread",
+              "arguments": {"id": "e0", "iothread": "io1"}, "id": "move"})
+    c2 = s.d.client()
+    busy = "Export 'e0' is already being moved to another iothread"
+    expect_error(c2.cmd("block-export-set-iothread",
+                        {"id": "e0", "iothread": None}), "GenericError", busy)
+    expect_error(c2.cmd("x-blockdev-set-iothread",
+                        {"node-name": "f0", "iothread": None,
+                         "force": True}), "GenericError", busy)
+    # The old iothread is still held while the move waits.
+    expect_error(c2.cmd("object-del", {"id": "io0"}), "GenericError",
+                 "IOThread 'io0' is in use by 'block export e0'")
+    raw.send(b"w" * (BS // 2))
+    cookie, err, _ = raw.read_reply()
+    check(cookie == 7 and err == 0, "write: cookie %d error %d"
+          % (cookie, err))
+    r = s.c.recv_reply()
+    check(r.get("id") == "move" and "return" in r, "move: %s" % brief(r))
+    check(s.iothread_of() == "io1", "export %s" % brief(s.export()))
+    c2.cmd_ok("object-del", {"id": "io0"})
+    raw.request("READ", offset=0, length=BS, cookie=8)
+    cookie, err, data = raw.read_reply(BS)
+    check(cookie == 8 and err == 0 and data == b"w" * BS,
+          "read on io1: cookie %d error %d" % (cookie, err))
+    raw.request("DISC")
+    raw.close()
+
+
 def ctl(s, *args):
     """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
     binary = os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
