@@ -17,13 +17,15 @@ _iothreadctl_ids()
 }
 
 # The words after a block verb (blockdev, nbd, export): its sub-verb,
-# then node names, export ids, a mode, or the first keys of a SPEC.
+# then node names, export ids, a mode, an iothread, or the first keys of
+# a SPEC.
 _iothreadctl_block()
 {
     local verb=$1 sub=$2 nth=$3 cur=$4
     if ((nth == 1)); then
         case $verb in
         nbd) COMPREPLY=($(compgen -W "start stop" -- "$cur")) ;;
+        export) COMPREPLY=($(compgen -W "add list del move" -- "$cur")) ;;
         *) COMPREPLY=($(compgen -W "add list del" -- "$cur")) ;;
         esac
         return
@@ -32,9 +34,11 @@ _iothreadctl_block()
     blockdev/del/2)
         COMPREPLY=($(compgen -W "$(_iothreadctl_ids blockdev list)" \
             -- "$cur")) ;;
-    export/del/2)
+    export/del/2 | export/move/2)
         COMPREPLY=($(compgen -W "$(_iothreadctl_ids export list)" \
             -- "$cur")) ;;
+    export/move/3)
+        COMPREPLY=($(compgen -W "$(_iothreadctl_ids) -" -- "$cur")) ;;
     export/del/3) COMPREPLY=($(compgen -W "safe hard" -- "$cur")) ;;
     blockdev/add/2)
         COMPREPLY=($(compgen -W "driver=file,node-name=" -- "$cur")) ;;

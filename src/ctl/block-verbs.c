@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The block verbs: blockdev (add, list, del), nbd (start, stop), export
- * (add, list, del).  SPEC arguments are qemu-storage-daemon's
+ * (add, list, del, move).  SPEC arguments are qemu-storage-daemon's
  * --blockdev / --nbd-server / --export syntax (keyval or JSON), checked
  * here with the daemon's own schema before anything is sent.
  */
@@ -332,12 +332,29 @@ static int export_del(Ctl *ctl, int argc, char **argv)
     return ctl_call(ctl, "block-export-del", args, NULL, NULL);
 }
 
+/* export move ID IOTHREAD: block-export-set-iothread, answered once the
+ * export and its clients run there; "-" is the main loop (no iothread id
+ * can be "-"). */
+static int export_move(Ctl *ctl, int argc, char **argv)
+{
+    int ret = want(argc, 2, 2, "export move ID IOTHREAD|-");
+
+    if (ret) {
+        return ret;
+    }
+    return ctl_call(ctl, "block-export-set-iothread",
+                    json_pack("{s:s, s:o}", "id", argv[1], "iothread",
+                              strcmp(argv[2], "-") == 0
+                              ? json_null() : json_string(argv[2])),
+                    NULL, NULL);
+}
+
 int verb_export(Ctl *ctl, int argc, char **argv)
 {
     static const SubVerb subs[] = {
         {"add", export_add}, {"list", export_list},
-        {"del", export_del}, {NULL, NULL},
+        {"del", export_del}, {"move", export_move}, {NULL, NULL},
     };
 
-    return dispatch(ctl, argc, argv, subs, "export add|list|del ...");
+    return dispatch(ctl, argc, argv, subs, "export add|list|del|move ...");
 }

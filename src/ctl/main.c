@@ -42,8 +42,8 @@ static const Verb verbs[] = {
     {"blockdev", verb_blockdev, "blockdev add SPEC | list | del NODE", false,
      false},
     {"nbd", verb_nbd, "nbd start SPEC | stop", false, false},
-    {"export", verb_export, "export add SPEC | list | del ID [safe|hard]",
-     false, false},
+    {"export", verb_export, "export add SPEC | list | del ID [safe|hard] | "
+     "move ID IOTHREAD|-", false, false},
     {"qmp", verb_qmp, "qmp COMMAND [JSON | KEY=VALUE...]", false, false},
     {"shell", verb_shell, "shell", false, false},
     {NULL, NULL, NULL, false, false},

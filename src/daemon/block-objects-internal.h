@@ -27,6 +27,12 @@ typedef struct Export {
     IOThreadObject *iothread; /* held, or NULL: the main context */
     ObjectOrigin origin;
     bool shutting_down;
+    /* A move to another iothread in progress (block-move.c): the target
+     * (held from the start; NULL: the main context) and the request it
+     * belongs to. */
+    bool moving;
+    IOThreadObject *move_to;
+    struct MoveRequest *move_req;
     struct Export *next;
 } Export;
 

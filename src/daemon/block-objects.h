@@ -80,6 +80,40 @@ int bobj_export_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
  */
 int bobj_export_del(BlockObjects *b, const char *id, bool hard, char **errp);
 
+/*
+ * Moving exports to another iothread at runtime (block-move.c), clients
+ * connected and I/O running (see nbd_export_set_context()).  @iothread:
+ * an iothread's id, or NULL for the main loop.  On success the move has
+ * started; @done runs on the main thread once every export concerned runs
+ * on the target, holds it, and no longer holds its old iothread (the
+ * state file and query-block-exports then show the target).  @done may
+ * run before the call returns when there is nothing to move.  On failure
+ * nothing changed and @done does not run.
+ *
+ * bobj_export_set_iothread: export @id.  -ENOENT "Export 'e' is not
+ * found", -EALREADY "Export 'e' is already shutting down", -ENOENT
+ * "iothread \"x\" not found", -EPERM (added with fixed-iothread=on),
+ * -EBUSY (a move of it has not finished: moves are not queued).
+ */
+int bobj_export_set_iothread(BlockObjects *b, const char *id,
+                             const char *iothread, BlockObjDoneFn *done,
+                             void *opaque, char **errp);
+/*
+ * bobj_node_set_iothread: x-blockdev-set-iothread: every export of node
+ * @node_name (but those shutting down), as one request.  QEMU's checks
+ * and texts: -ENOENT "Failed to find node with node-name='n'", -EBUSY
+ * without @force when an export serves the node ("Node n is associated
+ * with a BlockBackend and could be in use (use force=true to override
+ * this check)"), -ENOENT "Cannot find iothread x", -EPERM when one of them
+ * was added with fixed-iothread=on on another iothread, -EBUSY while one
+ * of them is being moved.  A node without exports: nothing to move (a
+ * node has no iothread of its own here: its I/O runs where its exports
+ * run).
+ */
+int bobj_node_set_iothread(BlockObjects *b, const char *node_name,
+                           const char *iothread, bool force,
+                           BlockObjDoneFn *done, void *opaque, char **errp);
+
 /* Replies of the query commands (new references). */
 json_t *bobj_query_named_block_nodes(BlockObjects *b);
 json_t *bobj_query_block_exports(BlockObjects *b);

@@ -4,7 +4,7 @@
  * schema and whether it only reads state.  Dispatch and argument checking
  * are the protocol layer's (qmp/dispatch.h); the handlers live with what
  * they command (qmp-iothread.c, qmp-qom.c, qmp-misc.c, qmp-block.c,
- * qmp-nbd.c, qmp-export.c).
+ * qmp-nbd.c, qmp-export.c, qmp-move.c).
  */
 #include <stdlib.h>
 
@@ -68,6 +68,13 @@ const QmpCommand daemon_qmp_commands[] = {
      .args = {REQ("id", STR), OPT("mode", STR)}},
     {.name = "query-block-exports", .handler = cmd_query_block_exports,
      .read_only = true},
+    /* moving exports between iothreads (qmp-move.c) */
+    {.name = "x-blockdev-set-iothread", .handler = cmd_x_blockdev_set_iothread,
+     .args = {REQ("node-name", STR), REQ("iothread", ANY),
+              OPT("force", BOOL)}},
+    {.name = "block-export-set-iothread",
+     .handler = cmd_block_export_set_iothread,
+     .args = {REQ("id", STR), REQ("iothread", ANY)}},
     /* debugging aids, x- prefix: not a stable interface (qmp-misc.c) */
     {.name = "x-debug-iothread-stall", .handler = cmd_x_stall,
      .args = {REQ("id", STR), REQ("ms", INT)}},

@@ -27,6 +27,7 @@ QmpCommandFn cmd_blockdev_add, cmd_blockdev_del, cmd_query_named_block_nodes,
 QmpCommandFn cmd_nbd_server_start, cmd_nbd_server_stop;
 QmpCommandFn cmd_block_export_add, cmd_block_export_del,
     cmd_query_block_exports;
+QmpCommandFn cmd_x_blockdev_set_iothread, cmd_block_export_set_iothread;
 
 /* Helpers the handlers share. */
 

@@ -12,11 +12,16 @@
  *   nbd-parse.c      pure parsers and checks of what clients send (no
  *                    I/O: unit-testable and fuzzable)
  *   nbd-sockio.c     coroutine socket reads and writes
+ *   nbd-move.c       moving an export and its clients to another context
+ *                    (nbd_export_set_context()): the main thread's side
+ *                    and each client's park-and-move point
  *
  * Ownership and threads.  The server, the export lists, each client's
  * list links and the counters other than client_count are main thread
  * only.  A client's handshake runs on the main thread; from its move on,
- * everything in "transmission" below belongs to the export's context,
+ * everything in "transmission" below belongs to the context the client's
+ * receive loop runs on (the export's, or the old one during a move of the
+ * export: see nbd-move.c),
  * until the client's last coroutine hands the client back to the main
  * thread with a bottom half (nbd_client_finished()), which frees it.  The
  * main thread may shutdown() a client's socket at any time (removal,
@@ -45,7 +50,8 @@ struct NbdExport {
     char *name;
     char *description;     /* NULL: none */
     BlockNode *node;
-    AioContext *ctx;
+    AioContext *ctx;       /* main thread: where new clients go; changed
+                              by nbd_export_set_context() */
     bool writable;
     /* Main thread: */
     bool removing;         /* left the server's list */
@@ -53,10 +59,19 @@ struct NbdExport {
     bool remove_bh_pending; /* remove_bh scheduled: it will finish it */
     NbdDoneFn *done;
     void *done_opaque;
+    bool moving;           /* nbd_export_set_context() not finished */
+    AioBH *move_bh;        /* finishes a move (allocated with the
+                              export, so that a move cannot fail) */
+    NbdDoneFn *move_done;
+    void *move_opaque;
     NbdClient *clients;    /* attached clients (exp_next links) */
     NbdExport *next;       /* server's exports or removing list */
     /* Any thread: */
     unsigned client_count; /* atomic (relaxed) */
+    unsigned move_pending; /* atomic: clients still to move, plus one
+                              held by the mover until it has asked them
+                              all; whoever takes it to 0 schedules
+                              move_bh */
     BlockStats stats;      /* atomics, see block-stats.h */
 };
 
@@ -111,6 +126,15 @@ struct NbdClient {
     uint8_t *rbuf;         /* NBD_RECV_BUF bytes read ahead of the parser */
     size_t rstart, rend;   /* its unparsed bytes: [rstart, rend) */
 
+    /* Moves (nbd-move.c).  move_to: the context the client is asked to
+     * move to, set by the main thread, cleared by the client once it has
+     * moved (or by the main thread when the client is gone without);
+     * atomic.  recv_waiter: the receive loop while it waits for the next
+     * request in nbd_co_wait_request(), so that a move can wake it;
+     * atomic, taken by exchange by whoever wakes it. */
+    AioContext *move_to;
+    Coroutine *recv_waiter;
+
     /* Why the client was dropped (empty: it left normally); written by
      * its coroutines, read by the main thread after the hand-back. */
     char reason[160];
@@ -141,6 +165,29 @@ uint32_t nbd_export_min_block(const NbdExport *exp);
  * thread. */
 void nbd_client_set_reason(NbdClient *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Free @exp if it was removed and nothing holds it back any more (its
+ * clients, a move, a pending BH), and then the server if it was stopped
+ * and that was the last thing. */
+void nbd_export_maybe_free(NbdExport *exp);
+
+/* ---- nbd-move.c ---- */
+
+/* The BH that finishes @exp's moves, on @main_ctx (nbd_export_add()). */
+AioBH *nbd_export_move_bh_new(AioContext *main_ctx, NbdExport *exp);
+
+/* The move point: when the main thread asked @c to move, wait for its
+ * requests in flight, then move its coroutine to the new context.  Called
+ * by the receive loop before it reads a request.  Coroutine, on @c's
+ * context. */
+void nbd_co_move_point(NbdClient *c);
+/* Wait until @c's socket is readable: 0, or -EAGAIN when a move was asked
+ * for meanwhile (go to the move point), or -errno.  Coroutine, on @c's
+ * context. */
+int nbd_co_wait_request(NbdClient *c);
+/* @c is gone (main thread, freeing it): if it was asked to move and did
+ * not, it counts as moved. */
+void nbd_client_move_forget(NbdClient *c);
 
 /* ---- nbd-handshake.c ---- */
 

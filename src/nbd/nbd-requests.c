@@ -432,6 +432,33 @@ static int co_recv(NbdClient *c, void *buf, uint64_t len)
     return 0;
 }
 
+/* Before a request header: make sure something of it is read ahead,
+ * waiting for the socket in the one wait a move can interrupt (between
+ * requests, where the client may be idle for ever).  0, -EAGAIN when a
+ * move was asked for, or -errno (-EPIPE at end of stream). */
+static int co_fill_for_header(NbdClient *c)
+{
+    while (c->rstart == c->rend) {
+        ssize_t n = recv(c->fd, c->rbuf, NBD_RECV_BUF, MSG_DONTWAIT);
+        int ret;
+
+        if (n > 0) {
+            c->rstart = 0;
+            c->rend = (size_t)n;
+        } else if (n == 0) {
+            return -EPIPE;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            ret = nbd_co_wait_request(c);
+            if (ret < 0) {
+                return ret;
+            }
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
 /* Bytes a request will hold while in flight. */
 static uint64_t request_cost(const NbdRequest *r)
 {
@@ -450,10 +477,18 @@ static int co_receive_one(NbdClient *c, const NbdLimits *lim)
     uint64_t cost;
     int ret;
 
+    nbd_co_move_point(c);
     while (c->in_flight >= NBD_MAX_IN_FLIGHT) {
         qemu_co_queue_wait(&c->waitq, NULL);
     }
-    if (c->dead || co_recv(c, hdr, sizeof(hdr)) < 0) {
+    if (c->dead) {
+        return -1;
+    }
+    ret = co_fill_for_header(c);
+    if (ret == -EAGAIN) {
+        return 0;   /* a move was asked for: to the move point first */
+    }
+    if (ret < 0 || co_recv(c, hdr, sizeof(hdr)) < 0) {
         return -1;
     }
     q = calloc(1, sizeof(*q));

@@ -88,6 +88,7 @@ static void client_free_bh(void *opaque)
     }
     s->nclients--;
     if (exp) {
+        nbd_client_move_forget(c);
         if (c->exp_prev) {
             c->exp_prev->exp_next = c->exp_next;
         } else {
@@ -297,6 +298,7 @@ static void export_free(NbdExport *exp)
 {
     aio_bh_delete(exp->remove_bh);
     block_stats_destroy(&exp->stats);
+    aio_bh_delete(exp->move_bh);
     free(exp->name);
     free(exp->description);
     free(exp);
@@ -446,6 +448,7 @@ int nbd_export_add(NbdServer *s, const NbdExportConfig *cfg,
     exp = calloc(1, sizeof(*exp));
     if (!exp || !(exp->remove_bh = aio_bh_new(s->main_ctx, export_remove_bh,
                                               exp)) ||
+        !(exp->move_bh = nbd_export_move_bh_new(s->main_ctx, exp)) ||
         !(exp->name = strdup(cfg->name)) ||
         (cfg->description && !(exp->description =
                                strdup(cfg->description)))) {
@@ -470,7 +473,8 @@ static void export_maybe_done(NbdExport *exp)
     NbdServer *s = exp->server;
     NbdExport **p;
 
-    if (!exp->removing || exp->remove_bh_pending || exp->clients) {
+    if (!exp->removing || exp->remove_bh_pending || exp->clients ||
+        exp->moving) {
         return;
     }
     for (p = &s->removing; *p; p = &(*p)->next) {
@@ -485,14 +489,20 @@ static void export_maybe_done(NbdExport *exp)
     export_free(exp);
 }
 
+void nbd_export_maybe_free(NbdExport *exp)
+{
+    NbdServer *s = exp->server;
+
+    export_maybe_done(exp);
+    server_maybe_done(s);
+}
+
 static void export_remove_bh(void *opaque)
 {
     NbdExport *exp = opaque;
-    NbdServer *s = exp->server;
 
     exp->remove_bh_pending = false;
-    export_maybe_done(exp);
-    server_maybe_done(s);
+    nbd_export_maybe_free(exp);
 }
 
 void nbd_export_remove(NbdExport *exp, bool hard, NbdDoneFn *done,

@@ -11,6 +11,8 @@
  * NBD_OPT_EXPORT_NAME), the client moves to the export's context: its
  * request loop and one coroutine per request in flight run there, its
  * socket and file I/O on that thread (through <iothread/io-engine.h>).
+ * nbd_export_set_context() moves an export and its clients to another
+ * context while they run.
  * Every function below is main thread only unless it says otherwise.
  *
  * Lifetimes.  Removing an export and stopping the server are
@@ -36,8 +38,8 @@ typedef struct NbdExport NbdExport;
  * is a syslog priority, @msg one line without a newline.  Main thread. */
 typedef void NbdLogFn(void *opaque, int level, const char *msg);
 
-/* Completion of nbd_export_remove() / nbd_server_stop(), on the main
- * thread. */
+/* Completion of nbd_export_remove() / nbd_server_stop() /
+ * nbd_export_set_context(), on the main thread. */
 typedef void NbdDoneFn(void *opaque);
 
 typedef struct NbdServerOptions {
@@ -100,6 +102,49 @@ int nbd_export_add(NbdServer *s, const NbdExportConfig *cfg,
  */
 void nbd_export_remove(NbdExport *exp, bool hard, NbdDoneFn *done,
                        void *opaque);
+
+/*
+ * nbd_export_set_context: move @exp and every client it serves to
+ * @new_ctx, at runtime and under load.  Main thread; asynchronous.
+ *
+ * Each client is quiesced, then switched, then resumed: its receive loop
+ * stops before reading its next request (a request whose header was read
+ * is received and started first), the requests in flight complete and
+ * are answered on the old context, then the client's coroutine, and with
+ * it its socket's fd handler and every request it starts later, moves to
+ * @new_ctx and reads on.  No request fails, is lost or is run twice; a
+ * client only sees its requests wait for a moment.  Clients move one by
+ * one, each as soon as its own requests are done, so two clients may run
+ * on the two contexts for a while (a block node allows that).
+ *
+ * From this call on, nbd_export_context() is @new_ctx, and a client that
+ * finishes its handshake (now or during the move) goes straight there.
+ * @done(@opaque) runs on the main thread, never inside this call, once
+ * no client of @exp runs on the old context any more: each has moved or
+ * is gone, and nothing of @exp is left on the old context, so the caller
+ * may then let go of it (stop its thread).  A client that disconnects
+ * during the move counts as moved.  A client that is slow to send the
+ * rest of a request it started (a write payload) delays the move until
+ * it does or leaves.
+ *
+ * Moving to the context @exp already has is a move without work: @done
+ * still runs, from a bottom half.
+ *
+ * Returns 0 (then @done will run exactly once), or, with nothing changed
+ * and @done never run: -EBUSY while an earlier move of @exp has not
+ * finished (moves are not queued: wait for the first one's @done), or
+ * -ENOENT when @exp is being removed (nbd_export_remove(),
+ * nbd_server_stop()).  Nothing else can fail: a caller that checked
+ * nbd_export_moving() and its own removals can move several exports as
+ * one operation.  Removing the export or stopping the server during a move is
+ * allowed: the clients are disconnected, the move's @done runs first,
+ * then the removal's.
+ */
+int nbd_export_set_context(NbdExport *exp, AioContext *new_ctx,
+                           NbdDoneFn *done, void *opaque);
+
+/* Whether a move of @exp (nbd_export_set_context()) has not finished. */
+bool nbd_export_moving(const NbdExport *exp);
 
 /* Look up an export by NBD name (not one being removed); NULL if none. */
 NbdExport *nbd_export_find(NbdServer *s, const char *name);
