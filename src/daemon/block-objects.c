@@ -171,13 +171,75 @@ static void export_removed(void *opaque)
     export_gone(e->owner, e);
 }
 
+/* blk_exp_add()'s checks, in its order: 0 with the node and the iothread
+ * (NULL: the main loop) that @es names, or -errno with *@errp set. */
+static int export_check(BlockObjects *b, const ExportSpec *es, Blockdev **np,
+                        IOThreadObject **iop, char **errp)
+{
+    Blockdev *n;
+    IOThreadObject *io = NULL;
+
+    if (bobj_find_export(b, es->id)) {
+        return error_fail(errp, -EEXIST, "Block export id '%s' is already "
+                          "in use", es->id);
+    }
+    n = bobj_find_node(b, es->node_name);
+    if (!n) {
+        return error_fail(errp, -ENODEV, "Cannot find device='' nor "
+                          "node-name='%s'", es->node_name);
+    }
+    if (es->writable && block_node_read_only(n->node)) {
+        return error_fail(errp, -EACCES, "Cannot export read-only node as "
+                          "writable");
+    }
+    if (es->iothread) {
+        io = registry_find(b->registry, es->iothread);
+        if (!io) {
+            return error_fail(errp, -ENOENT, "iothread \"%s\" not found",
+                              es->iothread);
+        }
+    }
+    if (!b->server) {
+        return error_fail(errp, -ENOTCONN, "NBD server not running");
+    }
+    if (nbd_export_find(b->server, es->name)) {
+        return error_fail(errp, -EEXIST, "NBD server already has export "
+                          "named '%s'", es->name);
+    }
+    *np = n;
+    *iop = io;
+    return 0;
+}
+
+/* Start serving @e (checked) on @io's context, holding @io. */
+static int export_start(BlockObjects *b, Export *e, Blockdev *n,
+                        IOThreadObject *io, char **errp)
+{
+    NbdExportConfig cfg = {
+        .name = e->es.name,
+        .description = e->es.description,
+        .node = n->node,
+        .ctx = io ? iothread_object_context(io) : b->main_ctx,
+        .writable = e->es.writable,
+    };
+    int ret = io ? iothread_object_hold(io, e->holder) : 0;
+
+    if (ret < 0) {
+        return error_fail(errp, ret, "Out of memory");
+    }
+    ret = nbd_export_add(b->server, &cfg, &e->exp, errp);
+    if (ret < 0 && io) {
+        iothread_object_release(io, e->holder);
+    }
+    return ret;
+}
+
 int bobj_export_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
                     char **errp)
 {
     Export *e, **tail;
-    Blockdev *n;
+    Blockdev *n = NULL;
     IOThreadObject *io = NULL;
-    NbdExportConfig cfg;
     int ret;
 
     *errp = NULL;
@@ -190,58 +252,14 @@ int bobj_export_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
         free(e);
         return error_fail(errp, -ENOMEM, "Out of memory");
     }
-    /* blk_exp_add()'s checks, in its order. */
-    if (bobj_find_export(b, e->es.id)) {
-        ret = error_fail(errp, -EEXIST, "Block export id '%s' is already in "
-                         "use", e->es.id);
-        goto fail;
+    ret = export_check(b, &e->es, &n, &io, errp);
+    if (ret == 0) {
+        ret = export_start(b, e, n, io, errp);
     }
-    n = bobj_find_node(b, e->es.node_name);
-    if (!n) {
-        ret = error_fail(errp, -ENODEV, "Cannot find device='' nor "
-                         "node-name='%s'", e->es.node_name);
-        goto fail;
-    }
-    if (e->es.writable && block_node_read_only(n->node)) {
-        ret = error_fail(errp, -EACCES, "Cannot export read-only node as "
-                         "writable");
-        goto fail;
-    }
-    if (e->es.iothread) {
-        io = registry_find(b->registry, e->es.iothread);
-        if (!io) {
-            ret = error_fail(errp, -ENOENT, "iothread \"%s\" not found",
-                             e->es.iothread);
-            goto fail;
-        }
-    }
-    if (!b->server) {
-        ret = error_fail(errp, -ENOTCONN, "NBD server not running");
-        goto fail;
-    }
-    if (nbd_export_find(b->server, e->es.name)) {
-        ret = error_fail(errp, -EEXIST, "NBD server already has export "
-                         "named '%s'", e->es.name);
-        goto fail;
-    }
-    cfg = (NbdExportConfig){
-        .name = e->es.name,
-        .description = e->es.description,
-        .node = n->node,
-        .ctx = io ? iothread_object_context(io) : b->main_ctx,
-        .writable = e->es.writable,
-    };
-    ret = io ? iothread_object_hold(io, e->holder) : 0;
     if (ret < 0) {
-        ret = error_fail(errp, ret, "Out of memory");
-        goto fail;
-    }
-    ret = nbd_export_add(b->server, &cfg, &e->exp, errp);
-    if (ret < 0) {
-        if (io) {
-            iothread_object_release(io, e->holder);
-        }
-        goto fail;
+        free(e->holder);
+        free(e);
+        return ret;
     }
     e->owner = b;
     e->spec = json_incref(spec);
@@ -256,11 +274,6 @@ int bobj_export_add(BlockObjects *b, json_t *spec, ObjectOrigin origin,
              e->es.name, io ? " on iothread " : "", io ? e->es.iothread : "");
     bobj_changed(b);
     return 0;
-
-fail:
-    free(e->holder);
-    free(e);
-    return ret;
 }
 
 int bobj_export_del(BlockObjects *b, const char *id, bool hard, char **errp)

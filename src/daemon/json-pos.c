@@ -86,101 +86,164 @@ static bool at_path(const Frame *stack, size_t n, const char *const *path,
     return true;
 }
 
+/* The walk: where it is, the containers it is in, and what it looks for. */
+typedef struct Walk {
+    Scanner s;
+    Frame *stack;
+    size_t n, cap;
+    const char *const *path;
+    size_t depth;
+    bool want_key;
+    bool found;
+    int line, col;
+} Walk;
+
+/* What the scanner expects next. */
+typedef enum Step { AT_VALUE, AFTER_VALUE, AT_KEY, STOP } Step;
+
+static Step found_at(Walk *w, int line, int col)
+{
+    w->found = true;
+    w->line = line;
+    w->col = col;
+    return STOP;
+}
+
+static bool push(Walk *w, bool is_object)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        Frame *f = realloc(w->stack, cap * sizeof(*f));
+
+        if (!f) {
+            return false;
+        }
+        w->stack = f;
+        w->cap = cap;
+    }
+    w->stack[w->n++] = (Frame){.is_object = is_object};
+    return true;
+}
+
+static bool at_wanted(const Walk *w)
+{
+    return at_path(w->stack, w->n, w->path, w->depth);
+}
+
+/* A value starts here: a scalar is skipped, a container entered. */
+static Step step_value(Walk *w)
+{
+    Scanner *s = &w->s;
+
+    skip_ws(s);
+    if (s->p >= s->end) {
+        return STOP;
+    }
+    if (!w->want_key && at_wanted(w)) {
+        return found_at(w, s->line, s->col);
+    }
+    if (*s->p == '{' || *s->p == '[') {
+        bool is_object = *s->p == '{';
+
+        if (!push(w, is_object)) {
+            return STOP;
+        }
+        advance(s);
+        skip_ws(s);
+        if (s->p < s->end && (*s->p == '}' || *s->p == ']')) {
+            advance(s);
+            w->n--;
+            return AFTER_VALUE;
+        }
+        return is_object ? AT_KEY : AT_VALUE;
+    }
+    if (*s->p == '"') {
+        const char *str;
+        size_t slen;
+
+        skip_string(s, &str, &slen);
+    } else {
+        skip_scalar(s);
+    }
+    return AFTER_VALUE;
+}
+
+/* After a value: a comma, or the end of containers. */
+static Step step_after_value(Walk *w)
+{
+    Scanner *s = &w->s;
+
+    while (w->n > 0) {
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return STOP;
+        }
+        if (*s->p == ',') {
+            advance(s);
+            if (w->stack[w->n - 1].is_object) {
+                return AT_KEY;
+            }
+            w->stack[w->n - 1].index++;
+            return AT_VALUE;
+        }
+        advance(s); /* '}' or ']' */
+        w->n--;
+    }
+    return STOP;
+}
+
+/* An object member's key, then its colon. */
+static Step step_key(Walk *w)
+{
+    Scanner *s = &w->s;
+    Frame *f = &w->stack[w->n - 1];
+    int line, col;
+
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '"') {
+        return STOP;
+    }
+    line = s->line;
+    col = s->col;
+    skip_string(s, &f->key, &f->key_len);
+    if (w->want_key && at_wanted(w)) {
+        return found_at(w, line, col);
+    }
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ':') {
+        advance(s);
+    }
+    return AT_VALUE;
+}
+
 bool json_pos_find(const char *text, size_t len, const char *const *path,
                    size_t depth, bool want_key, int *line, int *col)
 {
-    Scanner s = {.p = text, .end = text + len, .line = 1, .col = 1};
-    Frame *stack = NULL;
-    size_t n = 0, cap = 0;
-    bool found = false;
+    Walk w = {
+        .s = {.p = text, .end = text + len, .line = 1, .col = 1},
+        .path = path, .depth = depth, .want_key = want_key,
+    };
+    Step step = AT_VALUE;
 
-    for (;;) {
-        /* A value starts here. */
-        skip_ws(&s);
-        if (s.p >= s.end) {
+    while (step != STOP) {
+        switch (step) {
+        case AT_VALUE:
+            step = step_value(&w);
             break;
-        }
-        if (!want_key && at_path(stack, n, path, depth)) {
-            *line = s.line;
-            *col = s.col;
-            found = true;
+        case AFTER_VALUE:
+            step = step_after_value(&w);
             break;
-        }
-        if (*s.p == '{' || *s.p == '[') {
-            if (n == cap) {
-                Frame *f = realloc(stack, (cap ? cap * 2 : 16) * sizeof(*f));
-
-                if (!f) {
-                    break;
-                }
-                stack = f;
-                cap = cap ? cap * 2 : 16;
-            }
-            stack[n++] = (Frame){.is_object = *s.p == '{'};
-            advance(&s);
-            skip_ws(&s);
-            if (s.p < s.end && (*s.p == '}' || *s.p == ']')) {
-                advance(&s);
-                n--;
-                goto value_done;
-            }
-            if (stack[n - 1].is_object) {
-                goto member_key;
-            }
-            continue;
-        }
-        if (*s.p == '"') {
-            const char *str;
-            size_t slen;
-
-            skip_string(&s, &str, &slen);
-        } else {
-            skip_scalar(&s);
-        }
-value_done:
-        /* After a value: a comma, or the end of containers. */
-        for (;;) {
-            if (n == 0) {
-                goto out;
-            }
-            skip_ws(&s);
-            if (s.p >= s.end) {
-                goto out;
-            }
-            if (*s.p == ',') {
-                advance(&s);
-                if (stack[n - 1].is_object) {
-                    goto member_key;
-                }
-                stack[n - 1].index++;
-                break;
-            }
-            advance(&s); /* '}' or ']' */
-            n--;
-        }
-        continue;
-member_key:
-        skip_ws(&s);
-        if (s.p >= s.end || *s.p != '"') {
+        case AT_KEY:
+            step = step_key(&w);
             break;
-        }
-        {
-            int key_line = s.line, key_col = s.col;
-
-            skip_string(&s, &stack[n - 1].key, &stack[n - 1].key_len);
-            if (want_key && at_path(stack, n, path, depth)) {
-                *line = key_line;
-                *col = key_col;
-                found = true;
-                break;
-            }
-        }
-        skip_ws(&s);
-        if (s.p < s.end && *s.p == ':') {
-            advance(&s);
+        case STOP:
+            break;
         }
     }
-out:
-    free(stack);
-    return found;
+    free(w.stack);
+    if (w.found) {
+        *line = w.line;
+        *col = w.col;
+    }
+    return w.found;
 }

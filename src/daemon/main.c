@@ -6,6 +6,8 @@
  * serves and the configured iothreads run before the pidfile appears.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,113 +110,185 @@ static int add_block_arg(Options *o, BlockObjKind kind, const char *arg)
     return 0;
 }
 
+static int take_allow_uid(Options *o, const char *arg)
+{
+    if (uid_list_parse(arg, &o->allow_uids, &o->n_allow_uids) < 0) {
+        fprintf(stderr, "iothreadd: invalid --allow-uid '%s': expected user "
+                        "names or numbers separated by commas\n", arg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int take_object(Options *o, const char *arg)
+{
+    const char **v = realloc(o->objects, (o->n_objects + 1) * sizeof(*v));
+
+    if (!v) {
+        fprintf(stderr, "iothreadd: out of memory\n");
+        return EXIT_FAILURE;
+    }
+    o->objects = v;
+    o->objects[o->n_objects++] = arg;
+    return 0;
+}
+
+static int take_block_arg(Options *o, BlockObjKind kind, const char *arg)
+{
+    if (add_block_arg(o, kind, arg) < 0) {
+        fprintf(stderr, "iothreadd: out of memory\n");
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
+static int take_blockdev(Options *o, const char *arg)
+{
+    return take_block_arg(o, BLOCK_OBJ_BLOCKDEV, arg);
+}
+
+static int take_nbd_server(Options *o, const char *arg)
+{
+    return take_block_arg(o, BLOCK_OBJ_NBD_SERVER, arg);
+}
+
+static int take_export(Options *o, const char *arg)
+{
+    return take_block_arg(o, BLOCK_OBJ_EXPORT, arg);
+}
+
+static int take_check_config(Options *o, const char *arg)
+{
+    (void)arg;
+    o->check_config = true;
+    return 0;
+}
+
+static int take_log_format(Options *o, const char *arg)
+{
+    int format = log_format_parse(arg);
+
+    (void)o;
+    if (format < 0) {
+        fprintf(stderr, "iothreadd: invalid --log-format '%s': expected "
+                        "journal, plain or auto\n", arg);
+        return EXIT_USAGE;
+    }
+    log_set_format((LogFormat)format);
+    return 0;
+}
+
+static int take_version(Options *o, const char *arg)
+{
+    (void)o, (void)arg;
+    printf("iothreadd %s\n", IOTHREADD_VERSION);
+    exit(EXIT_SUCCESS);
+}
+
+static int take_help(Options *o, const char *arg)
+{
+    (void)o, (void)arg;
+    usage(stdout);
+    exit(EXIT_SUCCESS);
+}
+
+/*
+ * The command line as a table: an option either sets one string field of
+ * Options (@field) or is taken by @take, which returns 0 or an exit
+ * status.  usage() above says the same in words.
+ */
+#define NO_FIELD SIZE_MAX
+typedef struct DaemonOption {
+    const char *name;
+    char short_name;    /* 0: long form only */
+    bool has_arg;
+    size_t field;       /* offsetof(Options, a const char * field) */
+    int (*take)(Options *o, const char *arg);
+} DaemonOption;
+
+#define STRING_OPTION(name, short_name, member) \
+    { name, short_name, true, offsetof(Options, member), NULL }
+#define OPTION(name, short_name, has_arg, fn) \
+    { name, short_name, has_arg, NO_FIELD, fn }
+
+static const DaemonOption daemon_options[] = {
+    STRING_OPTION("socket", 's', socket),
+    STRING_OPTION("socket-mode", 0, socket_mode),
+    STRING_OPTION("socket-group", 0, socket_group),
+    STRING_OPTION("ro-socket", 0, ro_socket),
+    STRING_OPTION("state-file", 0, state_file),
+    OPTION("allow-uid", 0, true, take_allow_uid),
+    STRING_OPTION("config", 'c', config),
+    OPTION("object", 0, true, take_object),
+    OPTION("blockdev", 0, true, take_blockdev),
+    OPTION("nbd-server", 0, true, take_nbd_server),
+    OPTION("export", 0, true, take_export),
+    STRING_OPTION("pidfile", 0, pidfile),
+    OPTION("check-config", 0, false, take_check_config),
+    STRING_OPTION("log-level", 0, log_level),
+    OPTION("log-format", 0, true, take_log_format),
+    OPTION("version", 'V', false, take_version),
+    OPTION("help", 'h', false, take_help),
+};
+#define N_DAEMON_OPTIONS (sizeof(daemon_options) / sizeof(daemon_options[0]))
+/* getopt_long() values of long-only options: the table index plus this. */
+#define LONG_ONLY_BASE 256
+
+/* The table entry of what getopt_long() returned, or NULL. */
+static const DaemonOption *option_of(int c)
+{
+    for (size_t i = 0; i < N_DAEMON_OPTIONS; i++) {
+        const DaemonOption *d = &daemon_options[i];
+
+        if (d->short_name ? c == d->short_name
+                          : c == LONG_ONLY_BASE + (int)i) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+static int take_option(Options *o, const DaemonOption *d, const char *arg)
+{
+    if (d->take) {
+        return d->take(o, arg);
+    }
+    *(const char **)((char *)o + d->field) = arg;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, Options *o)
 {
-    enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_OBJECT, OPT_PIDFILE,
-           OPT_CHECK_CONFIG, OPT_LOG_LEVEL, OPT_RO_SOCKET, OPT_ALLOW_UID,
-           OPT_STATE_FILE, OPT_LOG_FORMAT, OPT_BLOCKDEV, OPT_NBD_SERVER,
-           OPT_EXPORT };
-    static const struct option longopts[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
-        {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
-        {"ro-socket", required_argument, NULL, OPT_RO_SOCKET},
-        {"state-file", required_argument, NULL, OPT_STATE_FILE},
-        {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
-        {"config", required_argument, NULL, 'c'},
-        {"object", required_argument, NULL, OPT_OBJECT},
-        {"blockdev", required_argument, NULL, OPT_BLOCKDEV},
-        {"nbd-server", required_argument, NULL, OPT_NBD_SERVER},
-        {"export", required_argument, NULL, OPT_EXPORT},
-        {"pidfile", required_argument, NULL, OPT_PIDFILE},
-        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    struct option longopts[N_DAEMON_OPTIONS + 1] = { { NULL, 0, NULL, 0 } };
+    char shortopts[2 * N_DAEMON_OPTIONS + 1];
+    size_t ns = 0;
     int c;
 
-    while ((c = getopt_long(argc, argv, "s:c:Vh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            o->socket = optarg;
-            break;
-        case OPT_SOCKET_MODE:
-            o->socket_mode = optarg;
-            break;
-        case OPT_SOCKET_GROUP:
-            o->socket_group = optarg;
-            break;
-        case OPT_RO_SOCKET:
-            o->ro_socket = optarg;
-            break;
-        case OPT_STATE_FILE:
-            o->state_file = optarg;
-            break;
-        case OPT_ALLOW_UID:
-            if (uid_list_parse(optarg, &o->allow_uids, &o->n_allow_uids) <
-                0) {
-                fprintf(stderr, "iothreadd: invalid --allow-uid '%s': "
-                                "expected user names or numbers separated "
-                                "by commas\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'c':
-            o->config = optarg;
-            break;
-        case OPT_OBJECT: {
-            const char **v = realloc(o->objects,
-                                     (o->n_objects + 1) * sizeof(*v));
+    for (size_t i = 0; i < N_DAEMON_OPTIONS; i++) {
+        const DaemonOption *d = &daemon_options[i];
 
-            if (!v) {
-                fprintf(stderr, "iothreadd: out of memory\n");
-                return EXIT_FAILURE;
+        longopts[i] = (struct option){
+            d->name, d->has_arg ? required_argument : no_argument, NULL,
+            d->short_name ? d->short_name : LONG_ONLY_BASE + (int)i };
+        if (d->short_name) {
+            shortopts[ns++] = d->short_name;
+            if (d->has_arg) {
+                shortopts[ns++] = ':';
             }
-            o->objects = v;
-            o->objects[o->n_objects++] = optarg;
-            break;
         }
-        case OPT_BLOCKDEV:
-        case OPT_NBD_SERVER:
-        case OPT_EXPORT:
-            if (add_block_arg(o, (BlockObjKind)(c - OPT_BLOCKDEV), optarg) <
-                0) {
-                fprintf(stderr, "iothreadd: out of memory\n");
-                return EXIT_FAILURE;
-            }
-            break;
-        case OPT_PIDFILE:
-            o->pidfile = optarg;
-            break;
-        case OPT_CHECK_CONFIG:
-            o->check_config = true;
-            break;
-        case OPT_LOG_LEVEL:
-            o->log_level = optarg;
-            break;
-        case OPT_LOG_FORMAT: {
-            int format = log_format_parse(optarg);
+    }
+    shortopts[ns] = '\0';
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const DaemonOption *d = option_of(c);
+        int status;
 
-            if (format < 0) {
-                fprintf(stderr, "iothreadd: invalid --log-format '%s': "
-                                "expected journal, plain or auto\n", optarg);
-                return EXIT_USAGE;
-            }
-            log_set_format((LogFormat)format);
-            break;
-        }
-        case 'V':
-            printf("iothreadd %s\n", IOTHREADD_VERSION);
-            exit(EXIT_SUCCESS);
-        case 'h':
-            usage(stdout);
-            exit(EXIT_SUCCESS);
-        default:
+        if (!d) {
             fprintf(stderr, "Try 'iothreadd --help' for more information.\n");
             return EXIT_USAGE;
+        }
+        status = take_option(o, d, optarg);
+        if (status) {
+            return status;
         }
     }
     if (optind < argc) {
