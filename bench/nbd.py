@@ -30,7 +30,8 @@ exited included) over the run, divided by the I/Os fio completed.
 A server that does not start or fails a run is left out with its reason on
 stderr and a MISSING line (iothreadd's rows say n/a); no figure is made up.
 Prints RESULT / MISSING lines; writes BENCH_OUT/nbd.tsv (every server and
-workload) and BENCH_OUT/nbd-qd.dat (IOPS by queue depth, for bench/nbd.gp).
+workload) and BENCH_OUT/nbd-qd.dat (IOPS by queue depth, for bench/nbd.gp),
+creating BENCH_OUT if needed.
 
 BENCH_NBD_SECS (1) seconds per fio run and BENCH_NBD_REPS (4, the first
 discarded) make longer runs: about 3 minutes with the defaults."""
@@ -310,6 +311,7 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
     for t in broken:  # no partial series: a failed server has no figures
         vals = {k: v for k, v in vals.items() if k[1] != t}
+    os.makedirs(OUT, exist_ok=True)  # run alone, build/bench may not exist
     emit(vals, broken)
     write_details(vals, broken)
     return 0
