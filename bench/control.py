@@ -11,7 +11,6 @@ Interleaved per repetition; prints RESULT lines.  A time runs from the
 request's send to the reply's last byte; the reply is parsed and checked
 after the clock stops, so the client's JSON parser is not timed."""
 
-import json
 import os
 import shutil
 import socket
@@ -22,52 +21,12 @@ import tempfile
 import threading
 import time
 
-from benchkit import REPS, result
+from benchkit import REPS, Qmp, parse, result
 
 BUILD = os.environ.get("IOTHREADD_BUILD", "build")
 SIZES = [int(n) for n in
          os.environ.get("BENCH_CONTROL_SIZES", "1,10,100,500,1000").split(",")]
 STATS_SIZE = 500
-
-
-class Qmp:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        for _ in range(500):
-            try:
-                self.s.connect(path)
-                break
-            except OSError:
-                time.sleep(0.01)
-        self.f = self.s.makefile("rb")
-        self.f.readline()
-        self.cmd("qmp_capabilities")
-
-    def raw(self, name, args=None):
-        """The reply's bytes, unparsed: the server's time, not the
-        client's JSON parser's (json.loads of 100 iothreads' reply costs
-        this Python about 400 us, as much as a server)."""
-        req = {"execute": name}
-        if args:
-            req["arguments"] = args
-        self.s.sendall(json.dumps(req).encode() + b"\n")
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise RuntimeError("%s: connection closed" % name)
-            if line.startswith((b'{"return"', b'{"error"')):  # not an event
-                return name, line
-
-    def cmd(self, name, args=None):
-        return parse(self.raw(name, args))
-
-
-def parse(reply):
-    name, line = reply
-    r = json.loads(line)
-    if "error" in r:  # a failed command must not be timed
-        raise RuntimeError("%s: %s" % (name, r["error"]))
-    return r
 
 
 def start_iothreadd(d):

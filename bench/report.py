@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Turn RESULT lines into results.tsv (iothreadd, floor, best peer per
-metric), peers.tsv (every implementation) and a table on stdout."""
+metric), peers.tsv (every implementation) and a table on stdout.
+MISSING bench metric unit why: the row's iothreadd is n/a, why printed
+below the table.  NOTE bench metric text: printed below the table; a row
+with a note and no peer says n/a for the best peer (none can have one)."""
 
 import sys
 
 raw, out = sys.argv[1], sys.argv[2]
 rows = {}      # (bench, metric) -> {"unit", "iothreadd", "floor", peers{}}
 order = []
+notes = []     # [bench, metric, text]
 HIGHER_IS_BETTER = ("items_per_s",)
 
 
@@ -23,6 +27,9 @@ for line in open(raw):
     f = line.rstrip("\n").split("\t")
     if f[0] == "MISSING":  # MISSING bench metric unit why: iothreadd n/a
         row(*f[1:4])["missing"] = f[4]
+        continue
+    if f[0] == "NOTE":  # NOTE bench metric text (no unit: the row has one)
+        notes.append(f[1:4])
         continue
     if f[0] != "RESULT":
         continue
@@ -57,6 +64,15 @@ def fmt(v):
     return "-" if v is None else ("%.4g" % v)
 
 
+def peer(key, r):
+    """The best peer's figure and name; n/a when a note explains why a
+    row has none."""
+    bv, bn = best(key[1], r["peers"])
+    if bv is None and any(n[:2] == list(key) for n in notes):
+        return "n/a", ""
+    return fmt(bv), bn
+
+
 def mine(r):
     return "n/a" if "missing" in r and "iothreadd" not in r else fmt(
         r.get("iothreadd"))
@@ -72,10 +88,10 @@ with open(out + "/results.tsv", "w") as f, open(out + "/peers.tsv", "w") as p:
         "(name)"))
     for key in order:
         r = rows[key]
-        bv, bn = best(key[1], r["peers"])
+        bv, bn = peer(key, r)
         f.write("%s\t%s\t%s\t%s\t%s\t%s\t%s\n" % (
             key[0], key[1], r["unit"], mine(r),
-            fmt(r.get("floor")), fmt(bv), bn))
+            fmt(r.get("floor")), bv, bn))
         for impl, (lo, hi) in r["range"].items():
             v = (r.get("iothreadd") if impl == r.get("iothreadd_name") else
                  r.get("floor") if impl == r.get("floor_name") else
@@ -84,8 +100,10 @@ with open(out + "/results.tsv", "w") as f, open(out + "/peers.tsv", "w") as p:
                 key[0], key[1], r["unit"], impl, fmt(v), fmt(lo), fmt(hi)))
         print("%-14s %-32s %-8s %12s %12s %12s %s" % (
             key[0], key[1], r["unit"], mine(r),
-            fmt(r.get("floor")), fmt(bv), bn))
+            fmt(r.get("floor")), bv, bn))
 for key in order:
     if "missing" in rows[key] and "iothreadd" not in rows[key]:
         print("%s %s: iothreadd n/a: %s" % (key[0], key[1],
                                             rows[key]["missing"]))
+for bench, metric, text in notes:
+    print("%s %s: %s" % (bench, metric, text))
