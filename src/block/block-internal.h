@@ -3,12 +3,14 @@
  * Private parts of the block layer: the node itself, shared by
  * block-node.c (open, close, getters), block-io.c (read, write, flush,
  * cache), block-zero.c (discard, write-zeroes, detect-zeroes),
- * block-status.c (SEEK_DATA / SEEK_HOLE), block-run.c (where a system
+ * block-status.c (SEEK_DATA / SEEK_HOLE), block-status-cache.c (the
+ * last data extent block status found), block-run.c (where a system
  * call runs: the I/O engine or the thread pool) and block-iov.c.
  */
 #ifndef IOTHREADD_BLOCK_INTERNAL_H
 #define IOTHREADD_BLOCK_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +21,21 @@
 
 #include "block/block-node.h"
 #include "block/block-stats.h"
+
+/*
+ * The last extent block status found to be data, [start, end); empty when
+ * start == end (block-status-cache.c says why it holds data only, and how
+ * the generation keeps an answer seeked before a punch from being stored
+ * after it).  Any thread: a node serves requests from several contexts,
+ * an export's old and new one during a move.  @lock guards every field;
+ * it is held for a few comparisons only, never across a system call or a
+ * coroutine yield.
+ */
+typedef struct BlockStatusCache {
+    pthread_mutex_t lock;
+    uint64_t generation; /* bumped by every invalidation */
+    int64_t start, end;
+} BlockStatusCache;
 
 struct BlockNode {
     /* Fixed at open time; opts.node_name and opts.filename point at
@@ -45,6 +62,9 @@ struct BlockNode {
 
     /* Any context: relaxed atomics inside. */
     BlockStats stats;
+
+    /* Any context: its own lock inside. */
+    BlockStatusCache bsc;
 };
 
 /* block-run.c: run @req (READV, WRITEV, FDATASYNC or FALLOCATE on the
@@ -82,6 +102,21 @@ int block_check_range(const BlockNode *node, int64_t offset, int64_t bytes);
  * needs one); 0 or -errno.  @flags: AIO_IO_FUA. */
 int block_write_iov(BlockNode *node, int64_t offset, int64_t bytes,
                     const struct iovec *iov, int iovcnt, int aio_flags);
+
+/* block-status-cache.c */
+int block_bsc_init(BlockNode *node);
+void block_bsc_destroy(BlockNode *node);
+/* Whether @offset lies in the cached extent, and then *@end is its end.
+ * *@generation: to pass to block_bsc_store() after seeking. */
+bool block_bsc_lookup(BlockNode *node, int64_t offset, int64_t *end,
+                      uint64_t *generation);
+/* Remember [@start, @end) as data, unless an invalidation came after
+ * the block_bsc_lookup() that returned @generation. */
+void block_bsc_store(BlockNode *node, uint64_t generation, int64_t start,
+                     int64_t end);
+/* [@offset, @offset + @bytes) may become a hole: forget it.  Call before
+ * and after the system call that may punch it. */
+void block_bsc_invalidate(BlockNode *node, int64_t offset, int64_t bytes);
 
 /* block-zero.c: write-zeroes without statistics, for detect-zeroes. */
 int block_zero_range(BlockNode *node, int64_t offset, int64_t bytes,

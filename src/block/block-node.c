@@ -209,6 +209,12 @@ int block_node_open(const BlockNodeOptions *opts, BlockNode **pnode,
         return fail(errp, ENOMEM, "Out of memory");
     }
     node->fd = -1;
+    ret = block_bsc_init(node);
+    if (ret < 0) {
+        free(node);
+        return fail(errp, -ret, "Could not initialise a lock: %s",
+                    strerror(-ret));
+    }
     node->node_name = strdup(opts->node_name);
     node->filename = strdup(opts->filename);
     if (!node->node_name || !node->filename) {
@@ -235,6 +241,7 @@ out:
     if (node->fd >= 0) {
         close(node->fd);
     }
+    block_bsc_destroy(node);
     free(node->node_name);
     free(node->filename);
     free(node);
@@ -260,6 +267,7 @@ void block_node_close(BlockNode *node)
     }
     close(node->fd);
     block_stats_destroy(&node->stats);
+    block_bsc_destroy(node);
     free(node->node_name);
     free(node->filename);
     free(node);

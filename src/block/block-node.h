@@ -9,8 +9,8 @@
  * coroutine function that runs on the caller's context, so the export
  * that serves a node decides where its I/O runs, and moving the export
  * moves the I/O.  What a node shares between threads is its statistics
- * (atomics) and its in-flight count (atomic); everything else is fixed at
- * open time.
+ * (atomics), its in-flight count (atomic) and its block-status cache
+ * (under its own lock); everything else is fixed at open time.
  *
  * Who calls what:
  *  - block_node_open(), block_node_close(): the daemon's main thread.
@@ -150,7 +150,12 @@ int block_co_pwrite_zeroes(BlockNode *node, int64_t offset, int64_t bytes,
  * block_co_block_status: the status of the extent that starts at @offset
  * (within the node), at most @bytes long: *@pnum its length (> 0), *@status
  * a BLOCK_STATUS_* mask (a hole: ZERO; data: DATA; a file system without
- * SEEK_HOLE: DATA for everything).  Returns 0 or -errno.
+ * SEEK_HOLE: DATA for everything).  Returns 0 or -errno.  The last data
+ * extent found is remembered, and a request inside it costs no system
+ * call; discard and write-zeroes through the node forget what they may
+ * turn into a hole.  A hole that another process punches in the file is
+ * not seen while the extent is remembered: the range is then reported as
+ * data, which is safe (it reads as zeroes).
  */
 int block_co_block_status(BlockNode *node, int64_t offset, int64_t bytes,
                           int64_t *pnum, int *status);

@@ -4,7 +4,10 @@
  * find_allocation() in block/file-posix.c.  Two lseek() calls on the
  * caller's thread (they do not move a file position anybody uses: all
  * I/O is positional).  Beyond the end of the file, inside the node, is a
- * hole; a file system that cannot say is all data.
+ * hole; a file system that cannot say is all data.  A data extent found
+ * is remembered (block-status-cache.c): the next requests inside it are
+ * answered without a system call.  Only data is remembered, because data
+ * is always a correct answer and a hole is not once somebody writes.
  */
 #include <errno.h>
 #include <unistd.h>
@@ -25,17 +28,14 @@ static bool seek_unsupported(int64_t ret)
            ret == -ENOTTY;
 }
 
-int block_co_block_status(BlockNode *node, int64_t offset, int64_t bytes,
-                          int64_t *pnum, int *status)
+/* The status at @offset as the file system says it: *@status, and in
+ * *@end where that status ends (> @offset, at most the node's size). */
+static int seek_status(const BlockNode *node, int64_t offset, int64_t *end,
+                       int *status)
 {
-    int64_t data, hole;
+    int64_t data = seek(node, offset, SEEK_DATA), hole;
 
-    if (!pnum || !status || offset < 0 || bytes <= 0 ||
-        offset >= node->size || bytes > node->size - offset) {
-        return -EINVAL;
-    }
-    *pnum = bytes;
-    data = seek(node, offset, SEEK_DATA);
+    *end = node->size;
     if (data == -ENXIO) {
         /* In the hole at the end of the file, or past its end. */
         *status = BLOCK_STATUS_ZERO;
@@ -51,9 +51,7 @@ int block_co_block_status(BlockNode *node, int64_t offset, int64_t bytes,
     if (data > offset) {
         /* A hole up to the next data. */
         *status = BLOCK_STATUS_ZERO;
-        if (data - offset < bytes) {
-            *pnum = data - offset;
-        }
+        *end = data < node->size ? data : node->size;
         return 0;
     }
     hole = seek(node, offset, SEEK_HOLE);
@@ -66,8 +64,36 @@ int block_co_block_status(BlockNode *node, int64_t offset, int64_t bytes,
     if (hole < 0) {
         return seek_unsupported(hole) ? 0 : (int)hole;
     }
-    if (hole > offset && hole - offset < bytes) {
-        *pnum = hole - offset;
+    if (hole > offset && hole < node->size) {
+        *end = hole;
     }
+    return 0;
+}
+
+int block_co_block_status(BlockNode *node, int64_t offset, int64_t bytes,
+                          int64_t *pnum, int *status)
+{
+    uint64_t generation;
+    int64_t end;
+
+    if (!pnum || !status || offset < 0 || bytes <= 0 ||
+        offset >= node->size || bytes > node->size - offset) {
+        return -EINVAL;
+    }
+    if (block_bsc_lookup(node, offset, &end, &generation)) {
+        *status = BLOCK_STATUS_DATA;
+    } else {
+        int ret = seek_status(node, offset, &end, status);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (*status == BLOCK_STATUS_DATA) {
+            /* The whole extent, not just the request: the next reads
+             * fall in it. */
+            block_bsc_store(node, generation, offset, end);
+        }
+    }
+    *pnum = end - offset < bytes ? end - offset : bytes;
     return 0;
 }

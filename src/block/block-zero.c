@@ -11,7 +11,9 @@
  *    ZERO_CHUNK bytes per request.  On a block device, "no fallback" is
  *    always -ENOTSUP, as in QEMU: the kernel may itself write zeroes.
  * What the file system does not support (EOPNOTSUPP) is remembered in the
- * node, so it is asked once.
+ * node, so it is asked once.  Every fallocate() that may turn data into a
+ * hole (punch-hole, zero-range: unwritten extents are holes to SEEK_DATA
+ * on some file systems) invalidates the block-status cache around it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +32,9 @@ static bool not_supported(int ret)
            ret == -ENOTTY || ret == -ENODEV;
 }
 
-/* One fallocate() mode the node may support; *@supported is cleared for
- * good when the file system says it does not.  -ENOTSUP then. */
+/* One fallocate() mode the node may support, which may make a hole;
+ * *@supported is cleared for good when the file system says it does not.
+ * -ENOTSUP then. */
 static int try_fallocate(BlockNode *node, bool *supported, int mode,
                          int64_t offset, int64_t bytes)
 {
@@ -40,7 +43,11 @@ static int try_fallocate(BlockNode *node, bool *supported, int mode,
     if (!BLOCK_LOAD(supported)) {
         return -ENOTSUP;
     }
+    /* Before: an answer seeked earlier is not stored after the punch;
+     * after: nor one seeked while it ran. */
+    block_bsc_invalidate(node, offset, bytes);
     ret = block_run_fallocate(node, mode, offset, bytes);
+    block_bsc_invalidate(node, offset, bytes);
     if (not_supported(ret)) {
         BLOCK_STORE(supported, false);
         return -ENOTSUP;

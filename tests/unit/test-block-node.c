@@ -3,9 +3,10 @@
  * Block nodes (src/block/block-node.h) on real files: open errors with
  * QEMU's texts; read / write / FUA / flush / discard / write-zeroes (each
  * flag) / detect-zeroes / block status checked byte for byte and against
- * the file's allocation (SEEK_HOLE, st_blocks, FIEMAP); reads past the end
- * of a file that shrank; statistics and the in-flight count; O_DIRECT
- * alignment.  Every I/O case runs with aio=threads and aio=io_uring, on
+ * the file's allocation (SEEK_HOLE, st_blocks, FIEMAP); the block-status
+ * cache (hits, holes punched inside known data, concurrent punches); reads
+ * past the end of a file that shrank; statistics and the in-flight count;
+ * O_DIRECT alignment.  Every I/O case runs with aio=threads and aio=io_uring, on
  * each fd monitor (io_uring's runs the io_uring engine, poll and epoll
  * the engine's thread pool), and one on an IOThread.
  *
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
@@ -684,6 +686,137 @@ TEST_FDMON(reads_past_the_end_of_a_file_that_shrank_read_zeroes)
     each_aio(fdmon, &s, shrink_body);
 }
 
+/* ------------------------------------------------------------------------
+ * The block-status cache (block-status-cache.c): known data answered
+ * without lseek(), forgotten where a hole may be punched
+ */
+
+/* What the file itself says at @offset, through the test's own fd. */
+static int file_status(Job *j, int64_t offset)
+{
+    return lseek(j->fd, offset, SEEK_DATA) == offset ? BLOCK_STATUS_DATA
+                                                      : BLOCK_STATUS_ZERO;
+}
+
+/* [0, 4 BLK) all data and known as such; then holes punched in its
+ * middle, at the start of what is left, and over all of it. */
+static void punch_known_data_body(Job *j)
+{
+    EXPECT_STATUS(j, 0, 4 * BLK, BLOCK_STATUS_DATA, 4 * BLK);
+    JOB_EQ(j, block_co_pdiscard(j->node, BLK, BLK), 0);
+    EXPECT_STATUS(j, BLK, 3 * BLK, BLOCK_STATUS_ZERO, BLK);
+    EXPECT_STATUS(j, 0, 4 * BLK, BLOCK_STATUS_DATA, BLK);
+    EXPECT_STATUS(j, 2 * BLK, 2 * BLK, BLOCK_STATUS_DATA, 2 * BLK);
+    JOB_EQ(j, block_co_pdiscard(j->node, 2 * BLK, BLK), 0);
+    EXPECT_STATUS(j, 2 * BLK, 2 * BLK, BLOCK_STATUS_ZERO, BLK);
+    EXPECT_STATUS(j, 3 * BLK, BLK, BLOCK_STATUS_DATA, BLK);
+    JOB_EQ(j, block_co_pdiscard(j->node, 0, 4 * BLK), 0);
+    EXPECT_STATUS(j, 0, 4 * BLK, BLOCK_STATUS_ZERO, 4 * BLK);
+    JOB_CHECK(j, node_reads(j, 0, 4 * BLK, 0));
+}
+
+TEST_FDMON(block_status_sees_a_hole_punched_inside_known_data)
+{
+    Setup s = {.size = 4 * BLK, .fill = 'p', .discard = BLOCK_DISCARD_UNMAP};
+
+    each_aio(fdmon, &s, punch_known_data_body);
+}
+
+/* [0, 4 BLK) all data and known as such; write-zeroes that unmap, that
+ * zero in place (a hole or not, as the file system makes it), and a write
+ * of zeroes that detect-zeroes=unmap turns into a hole. */
+static void zero_known_data_body(Job *j)
+{
+    static char zero[BLK];
+    struct iovec v = {zero, sizeof(zero)};
+
+    EXPECT_STATUS(j, 0, 4 * BLK, BLOCK_STATUS_DATA, 4 * BLK);
+    JOB_EQ(j, block_co_pwrite_zeroes(j->node, BLK, BLK, BLOCK_REQ_MAY_UNMAP),
+           0);
+    EXPECT_STATUS(j, BLK, BLK, BLOCK_STATUS_ZERO, BLK);
+    EXPECT_STATUS(j, 2 * BLK, 2 * BLK, BLOCK_STATUS_DATA, 2 * BLK);
+    JOB_EQ(j, block_co_pwrite_zeroes(j->node, 2 * BLK, BLK, 0), 0);
+    EXPECT_STATUS(j, 2 * BLK, BLK, file_status(j, 2 * BLK), BLK);
+    if (j->setup.detect_zeroes == BLOCK_DETECT_ZEROES_UNMAP) {
+        EXPECT_STATUS(j, 3 * BLK, BLK, BLOCK_STATUS_DATA, BLK);
+        JOB_EQ(j, block_co_pwritev(j->node, 3 * BLK, BLK, &v, 1, 0), 0);
+        EXPECT_STATUS(j, 3 * BLK, BLK, BLOCK_STATUS_ZERO, BLK);
+    }
+    JOB_CHECK(j, node_reads(j, BLK, 2 * BLK, 0));
+}
+
+TEST_FDMON(block_status_sees_write_zeroes_inside_known_data)
+{
+    Setup s = {.size = 4 * BLK, .fill = 'w', .discard = BLOCK_DISCARD_UNMAP};
+
+    each_aio(fdmon, &s, zero_known_data_body);
+    s.detect_zeroes = BLOCK_DETECT_ZEROES_UNMAP;
+    each_aio(fdmon, &s, zero_known_data_body);
+}
+
+/* Data at [0, 2 BLK) of 4 BLK.  The first query, 100 bytes long, makes
+ * the whole extent known; the next ones inside it give the same answer,
+ * clipped to the request and to the extent.  They come from the cache:
+ * a hole punched behind the node's back (another process) is not seen,
+ * which is safe, since the range then reads as zeroes. */
+static void known_data_body(Job *j)
+{
+    static char buf[2 * BLK];
+
+    memset(buf, 'h', sizeof(buf));
+    JOB_EQ(j, pwrite(j->fd, buf, sizeof(buf), 0), sizeof(buf));
+    EXPECT_STATUS(j, 0, 100, BLOCK_STATUS_DATA, 100);
+    EXPECT_STATUS(j, BLK, 100, BLOCK_STATUS_DATA, 100);
+    EXPECT_STATUS(j, BLK, 100, BLOCK_STATUS_DATA, 100);
+    EXPECT_STATUS(j, BLK, 3 * BLK, BLOCK_STATUS_DATA, BLK);
+    EXPECT_STATUS(j, 2 * BLK, 2 * BLK, BLOCK_STATUS_ZERO, 2 * BLK);
+    JOB_EQ(j, fallocate(j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                        BLK),
+           0);
+    JOB_EQ(j, file_status(j, 0), BLOCK_STATUS_ZERO);
+    EXPECT_STATUS(j, 0, 4 * BLK, BLOCK_STATUS_DATA, 2 * BLK);
+    JOB_CHECK(j, node_reads(j, 0, BLK, 0));
+    JOB_CHECK(j, node_reads(j, BLK, BLK, 'h'));
+}
+
+TEST_FDMON(block_status_answers_inside_known_data_from_its_cache)
+{
+    Setup s = {.size = 4 * BLK};
+
+    each_aio(fdmon, &s, known_data_body);
+}
+
+/* The generation rule, step by step as two threads could interleave: an
+ * answer seeked before an invalidation (or while the punch ran) is never
+ * stored after it. */
+TEST(block_status_cache_drops_an_answer_seeked_before_an_invalidation)
+{
+    Job j = {.setup = {.size = 4 * BLK, .fill = 'g'}, .fd = -1,
+             .loop_fd = -1};
+    uint64_t before, during, after;
+    int64_t end = 0;
+
+    if (job_open(&j)) {
+        /* Seeked before the punch, stored once it started or ended. */
+        CHECK(!block_bsc_lookup(j.node, 0, &end, &before));
+        block_bsc_invalidate(j.node, BLK, BLK);
+        block_bsc_store(j.node, before, 0, 4 * BLK);
+        CHECK(!block_bsc_lookup(j.node, 0, &end, &during));
+        block_bsc_invalidate(j.node, BLK, BLK);
+        block_bsc_store(j.node, before, 0, 4 * BLK);
+        /* Seeked while it ran, stored after it. */
+        block_bsc_store(j.node, during, 0, 4 * BLK);
+        CHECK(!block_bsc_lookup(j.node, 0, &end, &after));
+        /* Seeked after it: stored; an extent that touches it joins it. */
+        block_bsc_store(j.node, after, 0, BLK);
+        CHECK(block_bsc_lookup(j.node, 0, &end, &after) && end == BLK);
+        block_bsc_store(j.node, after, BLK, 2 * BLK);
+        CHECK(block_bsc_lookup(j.node, 0, &end, &after) && end == 2 * BLK);
+        CHECK(!block_bsc_lookup(j.node, 2 * BLK, &end, &after));
+    }
+    job_close(&j);
+}
+
 /* Pages of [0, @len) of the file in the page cache, or -1. */
 static long resident_pages(Job *j, size_t len)
 {
@@ -903,6 +1036,79 @@ TEST_FDMON(requests_run_on_an_iothread)
         iothread_stop(t);
         job_close(&j);
     }
+}
+
+/* The block-status cache under two threads: an IOThread maps the node
+ * over and over while this thread writes a block and punches it again.
+ * Once both are done, the last punch is not hidden by a data extent
+ * stored too late (and, under TSan, the cache's lock is checked). */
+enum { RACE_ROUNDS = 200 };
+static bool race_stop; /* atomic: the punching is over */
+
+static void map_until_stopped_body(Job *j)
+{
+    do {
+        for (int64_t off = 0, pnum = 0; off < 4 * BLK; off += pnum) {
+            int status;
+
+            if (block_co_block_status(j->node, off, 4 * BLK - off, &pnum,
+                                      &status) ||
+                pnum <= 0) {
+                job_fail(j, __LINE__, "block status failed at %lld",
+                         (long long)off);
+                return;
+            }
+        }
+        qemu_co_sleep_ns(AIO_CLOCK_MONOTONIC, 0);
+    } while (!__atomic_load_n(&race_stop, __ATOMIC_ACQUIRE));
+}
+
+static void write_and_punch_body(Job *j)
+{
+    static char buf[BLK];
+    struct iovec v = {buf, sizeof(buf)};
+
+    memset(buf, 'r', sizeof(buf));
+    for (int i = 0; i < RACE_ROUNDS && !j->failures; i++) {
+        JOB_EQ(j, block_co_pwritev(j->node, BLK, BLK, &v, 1, 0), 0);
+        JOB_EQ(j, block_co_pdiscard(j->node, BLK, BLK), 0);
+    }
+}
+
+TEST_FDMON(block_status_cache_holds_no_stale_data_after_concurrent_punches)
+{
+    Setup s = {.size = 4 * BLK, .fill = 'r', .discard = BLOCK_DISCARD_UNMAP};
+    Job j = {.setup = s, .fd = -1, .loop_fd = -1,
+             .body = write_and_punch_body};
+    Job mapper = {.fd = -1, .loop_fd = -1, .body = map_until_stopped_body};
+    IOThreadOptions o;
+    IOThread *t = NULL;
+    ThreadStart ts = {.j = &mapper};
+    int64_t end;
+    uint64_t generation;
+
+    iothread_options_init(&o);
+    o.fdmon = fdmon;
+    __atomic_store_n(&race_stop, false, __ATOMIC_RELEASE);
+    if (!job_open(&j) || iothread_start(&t, &o) < 0) {
+        test_fail(__FILE__, __LINE__, "set-up failed");
+        job_close(&j);
+        return;
+    }
+    mapper.node = j.node;
+    ts.ctx = iothread_get_aio_context(t);
+    CHECK_EQ_INT(iothread_run_sync(t, enter_job, &ts), 0);
+    run_on_context(&j, fdmon);
+    __atomic_store_n(&race_stop, true, __ATOMIC_RELEASE);
+    WAIT_FOR(__atomic_load_n(&mapper.done, __ATOMIC_ACQUIRE), 0,
+             "the mapping on the iothread never finished");
+    iothread_stop(t);
+    if (mapper.failures) {
+        test_fail(__FILE__, __LINE__, "on the iothread: %s", mapper.detail);
+    }
+    CHECK(!block_bsc_lookup(j.node, BLK, &end, &generation));
+    CHECK_EQ_INT(lseek(j.fd, BLK, SEEK_DATA), 2 * BLK);
+    job_close(&j);
 }
 
 /* aio=io_uring where the kernel has no io_uring for us: the engine runs
