@@ -20,22 +20,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
 from qmp_harness import check, scaled, thread_cpus_allowed  # noqa: E402
-from casekit import Skip, case, main  # noqa: E402
-
-
-def ctl_binary():
-    return os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
-                        "iothreadctl")
+from casekit import (  # noqa: E402
+    ExportSetup, case, complete, ctl, ctl_binary, import_nbd, main)
 
 
 def run(d, *args, sock=None, input=None, env=None):
-    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
-    argv = [ctl_binary(), "-s", sock or d.sock] + list(args)
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.run(argv, capture_output=True, text=True, input=input,
-                       timeout=scaled(30), env=e)
-    return p.returncode, p.stdout, p.stderr
+    """iothreadctl -s SOCK ARGS... (SOCK: @d's unless @sock): (status,
+    stdout, stderr)."""
+    return ctl(sock or d.sock, *args, input=input, env=env)
 
 
 def ok(d, *args, **kw):
@@ -352,19 +344,6 @@ def t_top(ctx):
           "terminal not restored: %r" % out[-40:])
 
 
-def import_nbd():
-    """python3-libnbd, installed for Debian's own python3."""
-    try:
-        import nbd  # noqa: F401
-    except ImportError:
-        sys.path.append("/usr/lib/python3/dist-packages")
-        try:
-            import nbd  # noqa: F401,F811
-        except ImportError:
-            raise Skip("python3-libnbd is not installed")
-    return sys.modules["nbd"]
-
-
 # An export line of top: "  - ID  r N IOPS N MB/s  w N IOPS N MB/s  qd N".
 TOP_EXPORT = re.compile(
     rb"^  - (\S+)\s+r\s+(\d+) IOPS\s+([\d.]+) MB/s\s+w\s+(\d+) IOPS"
@@ -382,16 +361,9 @@ def top_frames(out):
 @case("top-shows-exports-beneath-their-iothread-with-io-rates")
 def t_top_exports(ctx):
     nbd = import_nbd()
-    img = ctx.path("disk.img")
-    nbd_sock = ctx.path("nbd.sock")
-    with open(img, "wb") as f:
-        f.truncate(16 << 20)
-    d = ctx.daemon([
-        "--object", "iothread,id=topio", "--object", "iothread,id=idle",
-        "--blockdev", "driver=file,node-name=f0,filename=%s" % img,
-        "--nbd-server", "addr.type=unix,addr.path=%s" % nbd_sock,
-        "--export", "type=nbd,id=e0,node-name=f0,writable=on,"
-        "iothread=topio"])
+    s = ExportSetup(ctx, 16 << 20, iothreads=("topio", "idle"),
+                    export_opts=",iothread=topio")
+    d = s.d
     # A client reading and writing 64 KiB blocks until told to stop.
     stop = threading.Event()
     errors = []
@@ -399,7 +371,7 @@ def t_top_exports(ctx):
     def client():
         try:
             h = nbd.NBD()
-            h.connect_uri("nbd+unix:///f0?socket=%s" % nbd_sock)
+            h.connect_uri(s.uri())
             buf = b"t" * 65536
             while not stop.is_set():
                 h.pwrite(buf, 0)
@@ -452,28 +424,15 @@ def t_top_exports(ctx):
                   "an export under the idle iothread: %r" % lines)
 
 
-def complete(d, words):
-    """COMPREPLY of the bash completion for the command line @words."""
-    script = ('source completion/iothreadctl.bash\n'
-              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
-              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
-              % (" ".join("'%s'" % w for w in words), len(words) - 1))
-    env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(
-        ctl_binary())) + ":" + os.environ["PATH"])
-    p = subprocess.run(["bash", "-c", script], capture_output=True,
-                       text=True, env=env, timeout=scaled(30))
-    return set(p.stdout.split())
-
-
 @case("bash-completion")
 def t_completion(ctx):
     d = ctx.daemon(["--object", "iothread,id=alpha",
                     "--object", "iothread,id=beta"])
-    check({"pin", "info", "stats"} <= complete(d, ["iothreadctl", ""]),
+    check({"pin", "info", "stats"} <= complete(["iothreadctl", ""]),
           "verbs")
-    check("--poll-max-ns" in complete(d, ["iothreadctl", "set", "x", "--p"]),
+    check("--poll-max-ns" in complete(["iothreadctl", "set", "x", "--p"]),
           "knobs")
-    got = complete(d, ["iothreadctl", "-s", d.sock, "pin", ""])
+    got = complete(["iothreadctl", "-s", d.sock, "pin", ""])
     check(got == {"alpha", "beta"}, "live ids: %r" % got)
 
 

@@ -590,6 +590,20 @@ def user_tasks(pid):
     return sorted(out)
 
 
+def fd_count(pid):
+    """How many file descriptors @pid has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kib(pid):
+    """Resident set size of @pid in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def thread_cpus_allowed(pid, tid):
     s = read_proc(task_dir(pid, tid) + "/status")
     if s is None:
