@@ -306,21 +306,34 @@ def t_monitor(ctx):
             p.wait()
 
 
-@case("top-in-a-pty")
-def t_top(ctx):
-    d = ctx.daemon(["--object", "iothread,id=topio"])
+def top_in_pty(d):
+    """iothreadctl top on @d, in a pseudo-terminal: (pid, its fd)."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(ctl_binary(), ["iothreadctl", "-s", d.sock, "top"])
+    return pid, fd
+
+
+def read_pty(fd, done, timeout):
+    """What top draws on @fd, read until done(what was read) or @timeout
+    seconds (scaled) or the terminal's end."""
     out = b""
-    deadline = time.monotonic() + scaled(10)
-    while b"topio" not in out and time.monotonic() < deadline:
+    deadline = time.monotonic() + scaled(timeout)
+    while not done(out) and time.monotonic() < deadline:
         r, _, _ = select.select([fd], [], [], 0.2)
         if r:
             try:
                 out += os.read(fd, 65536)
             except OSError:
                 break
+    return out
+
+
+@case("top-in-a-pty")
+def t_top(ctx):
+    d = ctx.daemon(["--object", "iothread,id=topio"])
+    pid, fd = top_in_pty(d)
+    out = read_pty(fd, lambda out: b"topio" in out, 10)
     check(b"topio" in out, "no iothread row: %r" % out[-300:])
     check(b"CPU%" in out and b"POLL-HIT%" in out, "no header")
     os.write(fd, b"wq")     # sort by wake-ups (read one key at a time), quit
@@ -380,29 +393,26 @@ def t_top_exports(ctx):
         except Exception as e:  # reported by the case
             errors.append(e)
 
+    def export_line(out):
+        """The last frame's export line under topio with read and write
+        rates, or None."""
+        found = None
+        for lines in top_frames(out):
+            ids = [ln.split(b" ")[0] for ln in lines]
+            if b"topio" not in ids:
+                continue
+            m = TOP_EXPORT.match(lines[ids.index(b"topio") + 1])
+            if m and all(float(m.group(k)) > 0 for k in (2, 3, 4, 5)):
+                found = m
+        return found
+
     io = threading.Thread(target=client)
     io.start()
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(ctl_binary(), ["iothreadctl", "-s", d.sock, "top"])
+    pid, fd = top_in_pty(d)
     out = b""
-    found = None
     try:
-        deadline = time.monotonic() + scaled(15)
-        while found is None and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    out += os.read(fd, 65536)
-                except OSError:
-                    break
-            for lines in top_frames(out):
-                ids = [ln.split(b" ")[0] for ln in lines]
-                if b"topio" not in ids:
-                    continue
-                m = TOP_EXPORT.match(lines[ids.index(b"topio") + 1])
-                if m and all(float(m.group(k)) > 0 for k in (2, 3, 4, 5)):
-                    found = m
+        out = read_pty(fd, lambda out: export_line(out) is not None, 15)
+        found = export_line(out)
     finally:
         stop.set()
         io.join(scaled(10))

@@ -48,6 +48,16 @@ def need(*tools):
             raise Skip("%s is not installed" % t)
 
 
+def nogroup_gid():
+    """The gid of the group 'nogroup' (for socket-group cases); the case
+    is skipped where there is none."""
+    import grp
+    try:
+        return grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        raise Skip("no group 'nogroup'")
+
+
 def import_nbd():
     """libnbd's Python binding (python3-libnbd), which Debian installs for
     its own python3: reach it from another interpreter too."""
@@ -225,6 +235,13 @@ class ExportSetup:
 
     def uri(self, name="f0"):
         return "nbd+unix:///%s?socket=%s" % (name, self.nbd_sock)
+
+    def connect(self):
+        """A libnbd handle connected to uri() (the case is skipped without
+        python3-libnbd)."""
+        h = import_nbd().NBD()
+        h.connect_uri(self.uri())
+        return h
 
     def export(self, id="e0"):
         """Export @id as query-block-exports shows it (None: not there)."""

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmp_harness import (  # noqa: E402
     brief, check, expect_error, expect_return, run_binary, wait_for)
 from casekit import (  # noqa: E402
-    ExportSetup, Skip, case, complete, ctl, main)
+    ExportSetup, Skip, case, complete, ctl, main, nogroup_gid)
 
 SIZE = 4 << 20
 
@@ -279,11 +279,7 @@ def t_socket_mode(ctx):
 
 @case("nbd-socket-group-as-the-control-socket")
 def t_socket_group(ctx):
-    import grp
-    try:
-        gid = grp.getgrnam("nogroup").gr_gid
-    except KeyError:
-        raise Skip("no group 'nogroup'")
+    gid = nogroup_gid()
     if os.getuid() != 0 and gid not in os.getgroups():
         raise Skip("not root and not in group 'nogroup'")
     sock = os.path.join(ctx.path("sub"), "nbd.sock")

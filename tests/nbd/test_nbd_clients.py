@@ -84,11 +84,7 @@ def _(ctx):
 def _(ctx):
     need("qemu-img")
     need("nbdinfo")
-    img = ctx.path("disk.img")
-    with open(img, "wb") as f:
-        f.truncate(SIZE)
-        f.seek(1 << 20)
-        f.write(b"x" * (1 << 20))
+    img = ctx.image("disk.img", SIZE, [(1 << 20, b"x" * (1 << 20))])
     s = ctx.server(image=img)
     m = json.loads(run(["qemu-img", "map", "--output=json", "-f", "raw",
                         s.uri()]).stdout)
@@ -107,13 +103,8 @@ def _(ctx):
     need("nbdcopy")
     need("qemu-img")
     s = ctx.server()
-    src = ctx.path("src.img")
-    with open(src, "wb") as f:
-        f.truncate(SIZE)
-        f.seek(5 << 20)
-        f.write(os.urandom(3 << 20))
-        f.seek(40 << 20)
-        f.write(os.urandom(1 << 20))
+    src = ctx.image("src.img", SIZE, [(5 << 20, os.urandom(3 << 20)),
+                                      (40 << 20, os.urandom(1 << 20))])
     run(["nbdcopy", src, s.uri()])
     run(["qemu-img", "compare", "-f", "raw", "-F", "raw", src, s.uri()])
     back = ctx.path("back.img")
@@ -129,11 +120,7 @@ def _(ctx):
 def _(ctx):
     need("qemu-img")
     s = ctx.server()
-    src = ctx.path("src.img")
-    with open(src, "wb") as f:
-        f.truncate(SIZE)
-        f.seek(123 << 12)
-        f.write(os.urandom(77 << 12))
+    src = ctx.image("src.img", SIZE, [(123 << 12, os.urandom(77 << 12))])
     run(["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", src,
          s.uri()])
     out = ctx.path("out.qcow2")
@@ -182,11 +169,7 @@ def _(ctx):
 @case("libnbd-block-status-base-allocation")
 def _(ctx):
     nbd = import_nbd()
-    img = ctx.path("disk.img")
-    with open(img, "wb") as f:
-        f.truncate(SIZE)
-        f.seek(2 << 20)
-        f.write(b"y" * 4096)
+    img = ctx.image("disk.img", SIZE, [(2 << 20, b"y" * 4096)])
     s = ctx.server(image=img)
     h = nbd.NBD()
     h.add_meta_context("base:allocation")
@@ -223,12 +206,8 @@ def read_chunks(h, nbd, count, offset, flags=0):
 @case("libnbd-structured-read-answers-holes-with-hole-chunks")
 def _(ctx):
     nbd = import_nbd()
-    img = ctx.path("disk.img")
     body = os.urandom(1 << 20)
-    with open(img, "wb") as f:
-        f.truncate(SIZE)
-        f.seek(1 << 20)
-        f.write(body)
+    img = ctx.image("disk.img", SIZE, [(1 << 20, body)])
     s = ctx.server(image=img)
     h = nbd.NBD()
     h.connect_uri(s.uri())
