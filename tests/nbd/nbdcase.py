@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 import casekit  # noqa: E402
 from casekit import (  # noqa: E402,F401 - re-exported to the suites
-    REPO_ROOT, SANITIZER, Skip, case, import_nbd, need)
+    REPO_ROOT, SANITIZER, Skip, case, import_nbd, nbd_refused, need)
 from qmp_harness import TestFailure, check, scaled  # noqa: E402,F401
 
 # Wire constants (doc/proto.md of NetworkBlockDevice/nbd).
@@ -91,6 +91,13 @@ class Server:
         if m:
             return "nbd://127.0.0.1:%s/%s" % (m.group(1), export)
         return "nbd+unix:///%s?socket=%s" % (export, self.sock)
+
+    def connect(self, export="disk"):
+        """A libnbd handle connected to @export (the case is skipped
+        without python3-libnbd)."""
+        h = import_nbd().NBD()
+        h.connect_uri(self.uri(export))
+        return h
 
     def output(self):
         with open(self.stdout_path) as f:
