@@ -13,6 +13,12 @@ with its name and where it hung, its daemons are killed, and the run goes
 on.  Every daemon a case started must end with the status the case
 expected (0 after SIGTERM unless it said otherwise): a crash, a non-zero
 exit or a daemon that needs SIGKILL fails the case.
+
+Besides the runner, what several suites set up the same way lives here,
+so that a suite's file holds only what its cases check: ExportSetup (a
+daemon serving an NBD export of a fresh image), Ctx.image(), ctl() and
+complete() (iothreadctl and its bash completion), import_nbd() and
+nbd_refused() (libnbd), nogroup_gid().
 """
 
 import os
