@@ -20,22 +20,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
 from qmp_harness import check, scaled, thread_cpus_allowed  # noqa: E402
-from casekit import Skip, case, main  # noqa: E402
-
-
-def ctl_binary():
-    return os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
-                        "iothreadctl")
+from casekit import (  # noqa: E402
+    ExportSetup, case, complete, ctl, ctl_binary, import_nbd, main)
 
 
 def run(d, *args, sock=None, input=None, env=None):
-    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
-    argv = [ctl_binary(), "-s", sock or d.sock] + list(args)
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.run(argv, capture_output=True, text=True, input=input,
-                       timeout=scaled(30), env=e)
-    return p.returncode, p.stdout, p.stderr
+    """iothreadctl -s SOCK ARGS... (SOCK: @d's unless @sock): (status,
+    stdout, stderr)."""
+    return ctl(sock or d.sock, *args, input=input, env=env)
 
 
 def ok(d, *args, **kw):
@@ -314,21 +306,34 @@ def t_monitor(ctx):
             p.wait()
 
 
-@case("top-in-a-pty")
-def t_top(ctx):
-    d = ctx.daemon(["--object", "iothread,id=topio"])
+def top_in_pty(d):
+    """iothreadctl top on @d, in a pseudo-terminal: (pid, its fd)."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(ctl_binary(), ["iothreadctl", "-s", d.sock, "top"])
+    return pid, fd
+
+
+def read_pty(fd, done, timeout):
+    """What top draws on @fd, read until done(what was read) or @timeout
+    seconds (scaled) or the terminal's end."""
     out = b""
-    deadline = time.monotonic() + scaled(10)
-    while b"topio" not in out and time.monotonic() < deadline:
+    deadline = time.monotonic() + scaled(timeout)
+    while not done(out) and time.monotonic() < deadline:
         r, _, _ = select.select([fd], [], [], 0.2)
         if r:
             try:
                 out += os.read(fd, 65536)
             except OSError:
                 break
+    return out
+
+
+@case("top-in-a-pty")
+def t_top(ctx):
+    d = ctx.daemon(["--object", "iothread,id=topio"])
+    pid, fd = top_in_pty(d)
+    out = read_pty(fd, lambda out: b"topio" in out, 10)
     check(b"topio" in out, "no iothread row: %r" % out[-300:])
     check(b"CPU%" in out and b"POLL-HIT%" in out, "no header")
     os.write(fd, b"wq")     # sort by wake-ups (read one key at a time), quit
@@ -352,19 +357,6 @@ def t_top(ctx):
           "terminal not restored: %r" % out[-40:])
 
 
-def import_nbd():
-    """python3-libnbd, installed for Debian's own python3."""
-    try:
-        import nbd  # noqa: F401
-    except ImportError:
-        sys.path.append("/usr/lib/python3/dist-packages")
-        try:
-            import nbd  # noqa: F401,F811
-        except ImportError:
-            raise Skip("python3-libnbd is not installed")
-    return sys.modules["nbd"]
-
-
 # An export line of top: "  - ID  r N IOPS N MB/s  w N IOPS N MB/s  qd N".
 TOP_EXPORT = re.compile(
     rb"^  - (\S+)\s+r\s+(\d+) IOPS\s+([\d.]+) MB/s\s+w\s+(\d+) IOPS"
@@ -382,16 +374,9 @@ def top_frames(out):
 @case("top-shows-exports-beneath-their-iothread-with-io-rates")
 def t_top_exports(ctx):
     nbd = import_nbd()
-    img = ctx.path("disk.img")
-    nbd_sock = ctx.path("nbd.sock")
-    with open(img, "wb") as f:
-        f.truncate(16 << 20)
-    d = ctx.daemon([
-        "--object", "iothread,id=topio", "--object", "iothread,id=idle",
-        "--blockdev", "driver=file,node-name=f0,filename=%s" % img,
-        "--nbd-server", "addr.type=unix,addr.path=%s" % nbd_sock,
-        "--export", "type=nbd,id=e0,node-name=f0,writable=on,"
-        "iothread=topio"])
+    s = ExportSetup(ctx, 16 << 20, iothreads=("topio", "idle"),
+                    export_opts=",iothread=topio")
+    d = s.d
     # A client reading and writing 64 KiB blocks until told to stop.
     stop = threading.Event()
     errors = []
@@ -399,7 +384,7 @@ def t_top_exports(ctx):
     def client():
         try:
             h = nbd.NBD()
-            h.connect_uri("nbd+unix:///f0?socket=%s" % nbd_sock)
+            h.connect_uri(s.uri())
             buf = b"t" * 65536
             while not stop.is_set():
                 h.pwrite(buf, 0)
@@ -408,29 +393,26 @@ def t_top_exports(ctx):
         except Exception as e:  # reported by the case
             errors.append(e)
 
+    def export_line(out):
+        """The last frame's export line under topio with read and write
+        rates, or None."""
+        found = None
+        for lines in top_frames(out):
+            ids = [ln.split(b" ")[0] for ln in lines]
+            if b"topio" not in ids:
+                continue
+            m = TOP_EXPORT.match(lines[ids.index(b"topio") + 1])
+            if m and all(float(m.group(k)) > 0 for k in (2, 3, 4, 5)):
+                found = m
+        return found
+
     io = threading.Thread(target=client)
     io.start()
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(ctl_binary(), ["iothreadctl", "-s", d.sock, "top"])
+    pid, fd = top_in_pty(d)
     out = b""
-    found = None
     try:
-        deadline = time.monotonic() + scaled(15)
-        while found is None and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    out += os.read(fd, 65536)
-                except OSError:
-                    break
-            for lines in top_frames(out):
-                ids = [ln.split(b" ")[0] for ln in lines]
-                if b"topio" not in ids:
-                    continue
-                m = TOP_EXPORT.match(lines[ids.index(b"topio") + 1])
-                if m and all(float(m.group(k)) > 0 for k in (2, 3, 4, 5)):
-                    found = m
+        out = read_pty(fd, lambda out: export_line(out) is not None, 15)
+        found = export_line(out)
     finally:
         stop.set()
         io.join(scaled(10))
@@ -452,28 +434,15 @@ def t_top_exports(ctx):
                   "an export under the idle iothread: %r" % lines)
 
 
-def complete(d, words):
-    """COMPREPLY of the bash completion for the command line @words."""
-    script = ('source completion/iothreadctl.bash\n'
-              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
-              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
-              % (" ".join("'%s'" % w for w in words), len(words) - 1))
-    env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(
-        ctl_binary())) + ":" + os.environ["PATH"])
-    p = subprocess.run(["bash", "-c", script], capture_output=True,
-                       text=True, env=env, timeout=scaled(30))
-    return set(p.stdout.split())
-
-
 @case("bash-completion")
 def t_completion(ctx):
     d = ctx.daemon(["--object", "iothread,id=alpha",
                     "--object", "iothread,id=beta"])
-    check({"pin", "info", "stats"} <= complete(d, ["iothreadctl", ""]),
+    check({"pin", "info", "stats"} <= complete(["iothreadctl", ""]),
           "verbs")
-    check("--poll-max-ns" in complete(d, ["iothreadctl", "set", "x", "--p"]),
+    check("--poll-max-ns" in complete(["iothreadctl", "set", "x", "--p"]),
           "knobs")
-    got = complete(d, ["iothreadctl", "-s", d.sock, "pin", ""])
+    got = complete(["iothreadctl", "-s", d.sock, "pin", ""])
     check(got == {"alpha", "beta"}, "live ids: %r" % got)
 
 

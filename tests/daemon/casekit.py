@@ -13,6 +13,12 @@ with its name and where it hung, its daemons are killed, and the run goes
 on.  Every daemon a case started must end with the status the case
 expected (0 after SIGTERM unless it said otherwise): a crash, a non-zero
 exit or a daemon that needs SIGKILL fails the case.
+
+Besides the runner, what several suites set up the same way lives here,
+so that a suite's file holds only what its cases check: ExportSetup (a
+daemon serving an NBD export of a fresh image), Ctx.image(), ctl() and
+complete() (iothreadctl and its bash completion), import_nbd() and
+nbd_refused() (libnbd), nogroup_gid().
 """
 
 import os
@@ -20,12 +26,14 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import traceback
 
 from qmp_harness import (  # noqa: F401 - how() is re-exported
-    REPO_ROOT, Daemon, TestFailure, how, scaled, unprivileged_uid)
+    REPO_ROOT, Daemon, TestFailure, expect_return, how, scaled,
+    unprivileged_uid)
 
 CASES = []
 
@@ -46,6 +54,16 @@ def need(*tools):
             raise Skip("%s is not installed" % t)
 
 
+def nogroup_gid():
+    """The gid of the group 'nogroup' (for socket-group cases); the case
+    is skipped where there is none."""
+    import grp
+    try:
+        return grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        raise Skip("no group 'nogroup'")
+
+
 def import_nbd():
     """libnbd's Python binding (python3-libnbd), which Debian installs for
     its own python3: reach it from another interpreter too."""
@@ -58,6 +76,54 @@ def import_nbd():
         except ImportError:
             raise Skip("python3-libnbd is not installed")
     return sys.modules["nbd"]
+
+
+def nbd_refused(nbd, what, fn, *args):
+    """libnbd's @fn(*args) must fail (nbd.Error of the module @nbd), or
+    the case fails with @what."""
+    try:
+        fn(*args)
+    except nbd.Error:
+        return
+    raise TestFailure(what)
+
+
+def sanitized_build():
+    """Whether the daemon under test is the ASan or TSan build (slower:
+    loops that only need to run long enough run shorter there)."""
+    build = os.environ.get("IOTHREADD_BUILD", "build")
+    return "asan" in build or "tsan" in build
+
+
+def ctl_binary():
+    return os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
+                        "iothreadctl")
+
+
+def ctl(sock, *args, input=None, env=None):
+    """iothreadctl -s @sock ARGS... (with @env added to the environment,
+    @input on its stdin): (status, stdout, stderr)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([ctl_binary(), "-s", sock] + list(args),
+                       input=input, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL if input is None else None,
+                       timeout=scaled(30), env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def complete(words):
+    """COMPREPLY of completion/iothreadctl.bash for the command line
+    @words (the last one is completed), the build's iothreadctl on PATH."""
+    script = ('source completion/iothreadctl.bash\n'
+              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
+              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
+              % (" ".join("'%s'" % w for w in words), len(words) - 1))
+    env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(
+        ctl_binary())) + ":" + os.environ["PATH"])
+    p = subprocess.run(["bash", "-c", script], capture_output=True,
+                       text=True, env=env, timeout=scaled(30))
+    return set(p.stdout.split())
 
 
 def case(name):
@@ -97,6 +163,18 @@ class Ctx:
         os.rename(p + ".tmp", p)      # atomic, as an editor would save
         return p
 
+    def image(self, name="disk.img", size=64 << 20, data=()):
+        """A sparse image file of @size bytes in the case's directory,
+        each (offset, bytes) of @data written into it; its path."""
+        p = self.path(name)
+        with open(p, "wb") as f:
+            f.truncate(size)
+            for off, b in data:
+                f.seek(off)
+                f.write(b)
+        self._own(p)
+        return p
+
     def mkdir(self, name, mode=0o700):
         p = self.path(name)
         os.mkdir(p, mode)
@@ -132,6 +210,51 @@ class Ctx:
         directory: socket, state and log files live there."""
         os.chown(self.dir, uid, uid)
         os.chmod(self.dir, 0o700)
+
+
+class ExportSetup:
+    """qemu-storage-daemon's command line of issue 14, on iothreadd: the
+    iothreads @iothreads, a file node f0 on the case's disk.img (a fresh
+    one of @size bytes unless not @create; @node_opts added to its
+    options), an NBD server on the case's nbd.sock and the export e0 of
+    f0, writable=on plus @export_opts.  @before come before the block
+    options, @extra after them.  self.d is the daemon, self.c a client."""
+
+    def __init__(self, ctx, size=64 << 20, iothreads=("io0",),
+                 node_opts="", export_opts=",iothread=io0", before=(),
+                 extra=(), name="daemon", create=True, env=None):
+        self.img = ctx.path("disk.img")
+        self.nbd_sock = ctx.path("nbd.sock")
+        if create:
+            ctx.image("disk.img", size)
+        args = []
+        for io in iothreads:
+            args += ["--object", "iothread,id=%s" % io]
+        args += list(before) + [
+            "--blockdev", "driver=file,node-name=f0,filename=%s%s"
+            % (self.img, node_opts),
+            "--nbd-server", "addr.type=unix,addr.path=%s" % self.nbd_sock,
+            "--export", "type=nbd,id=e0,node-name=f0,writable=on%s"
+            % export_opts] + list(extra)
+        self.d = ctx.daemon(args, name=name, env=env)
+        self.c = self.d.client()
+
+    def uri(self, name="f0"):
+        return "nbd+unix:///%s?socket=%s" % (name, self.nbd_sock)
+
+    def connect(self):
+        """A libnbd handle connected to uri() (the case is skipped without
+        python3-libnbd)."""
+        h = import_nbd().NBD()
+        h.connect_uri(self.uri())
+        return h
+
+    def export(self, id="e0"):
+        """Export @id as query-block-exports shows it (None: not there)."""
+        for e in expect_return(self.c.cmd("query-block-exports")):
+            if e["id"] == id:
+                return e
+        return None
 
 
 # ---------------------------------------------------------------------------

@@ -227,15 +227,20 @@ class QMPClient:
 
     # -- QMP ---------------------------------------------------------------
 
-    def cmd(self, name, args=None, id=None, timeout=None):
-        """Send a command; return its reply (events arriving in between are
-        appended to self.events)."""
+    def send_cmd(self, name, args=None, id=None):
+        """Send command @name (with @args and @id where given); its reply
+        is left to be read."""
         req = {"execute": name}
         if args is not None:
             req["arguments"] = args
         if id is not None:
             req["id"] = id
         self.send(req)
+
+    def cmd(self, name, args=None, id=None, timeout=None):
+        """Send a command; return its reply (events arriving in between are
+        appended to self.events)."""
+        self.send_cmd(name, args, id)
         return self.recv_reply(timeout)
 
     def cmd_ok(self, name, args=None):
@@ -473,19 +478,19 @@ class Daemon:
                 how(self.expect_status))
         return None
 
-    def stderr(self):
+    @staticmethod
+    def _text_of(path):
         try:
-            with open(self.stderr_path, "rb") as f:
+            with open(path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
+    def stderr(self):
+        return self._text_of(self.stderr_path)
+
     def stdout(self):
-        try:
-            with open(self.stdout_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return self._text_of(self.stdout_path)
 
     def stderr_tail(self, n=15):
         return self.stderr().splitlines()[-n:]
@@ -588,6 +593,20 @@ def user_tasks(pid):
         if comm is not None and not comm.startswith("iou-"):
             out.append(int(t))
     return sorted(out)
+
+
+def fd_count(pid):
+    """How many file descriptors @pid has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kib(pid):
+    """Resident set size of @pid in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def thread_cpus_allowed(pid, tid):

@@ -14,24 +14,20 @@ import json
 import os
 import signal
 import stat
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
-    TestFailure, brief, check, expect_error, expect_return, run_binary,
-    wait_for)
-from casekit import Skip, case, main  # noqa: E402
+    brief, check, expect_error, expect_return, run_binary, wait_for)
+from casekit import (  # noqa: E402
+    ExportSetup, Skip, case, complete, ctl, main, nogroup_gid)
 
 SIZE = 4 << 20
 
 
 def image(ctx, name="disk.img", size=SIZE):
-    p = ctx.path(name)
-    with open(p, "wb") as f:
-        f.truncate(size)
-    return p
+    return ctx.image(name, size)
 
 
 def err(c, cmd, args, desc, what=None):
@@ -213,13 +209,7 @@ def t_export_errors(ctx):
 
 @case("holders-iothread-and-node")
 def t_holders(ctx):
-    img = image(ctx)
-    d = ctx.daemon([
-        "--object", "iothread,id=io0",
-        "--blockdev", "driver=file,node-name=f0,filename=%s" % img,
-        "--nbd-server", "addr.type=unix,addr.path=%s" % ctx.path("nbd.sock"),
-        "--export", "type=nbd,id=e0,node-name=f0,writable=on,iothread=io0"])
-    c = d.client()
+    c = ExportSetup(ctx, SIZE).c
     err(c, "object-del", {"id": "io0"},
         "IOThread 'io0' is in use by 'block export e0'")
     err(c, "blockdev-del", {"node-name": "f0"}, "Node f0 is in use")
@@ -289,11 +279,7 @@ def t_socket_mode(ctx):
 
 @case("nbd-socket-group-as-the-control-socket")
 def t_socket_group(ctx):
-    import grp
-    try:
-        gid = grp.getgrnam("nogroup").gr_gid
-    except KeyError:
-        raise Skip("no group 'nogroup'")
+    gid = nogroup_gid()
     if os.getuid() != 0 and gid not in os.getgroups():
         raise Skip("not root and not in group 'nogroup'")
     sock = os.path.join(ctx.path("sub"), "nbd.sock")
@@ -557,18 +543,8 @@ def t_reload_refusals(ctx):
     check(snapshot(c) == before, "an unchanged file changed things")
 
 
-def ctl(d, *args):
-    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
-    binary = os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
-                          "iothreadctl")
-    p = subprocess.run([binary, "-s", d.sock] + list(args),
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=30)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
-
-
 def ctl_ok(d, *args):
-    st, out, errout = ctl(d, *args)
+    st, out, errout = ctl(d.sock, *args)
     check(st == 0, "iothreadctl %s: %d %r" % (" ".join(args), st, errout))
     return out
 
@@ -610,7 +586,7 @@ def t_ctl(ctx):
             (["nbd", "start", "addr.type=unix"], 2,
              "error: Parameter 'addr.path' is missing"),
             (["blockdev", "frob"], 2, "error: usage: iothreadctl blockdev")):
-        st, out, errout = ctl(d, *args)
+        st, out, errout = ctl(d.sock, *args)
         check(st == code and errout.startswith(msg),
               "iothreadctl %s: %d %r" % (" ".join(args), st, errout))
     ctl_ok(d, "export", "del", "e0", "hard")
@@ -618,19 +594,6 @@ def t_ctl(ctx):
     ctl_ok(d, "blockdev", "del", "f0")
     check(ctl_ok(d, "--json", "export", "list").strip() == "[]",
           "exports left")
-
-
-def complete(words):
-    """COMPREPLY of completion/iothreadctl.bash for the line @words."""
-    script = ('source completion/iothreadctl.bash\n'
-              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
-              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
-              % (" ".join("'%s'" % w for w in words), len(words) - 1))
-    build = os.path.abspath(os.environ.get("IOTHREADD_BUILD", "build"))
-    env = dict(os.environ, PATH=build + ":" + os.environ["PATH"])
-    p = subprocess.run(["bash", "-c", script], capture_output=True,
-                       text=True, env=env, timeout=30)
-    return set(p.stdout.split())
 
 
 @case("bash-completion-of-the-block-verbs")

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
     TestFailure, brief, check, expect_error, expect_return, scaled)
-from casekit import Skip, case, main  # noqa: E402
+from casekit import ExportSetup, Skip, case, main  # noqa: E402
 
 SIZE = 16 << 20
 # (query-blockstats prefix, the operation count members)
@@ -29,22 +29,11 @@ OPS = (("rd", "rd_operations", "failed_rd_operations"),
 SET = "block-latency-histogram-set"
 
 
-class Setup:
-    """A node f0 exported as e0 on the iothread io0."""
+class Setup(ExportSetup):
+    """A node f0 (discard=unmap) exported as e0 on the iothread io0."""
 
     def __init__(self, ctx):
-        self.img = ctx.path("disk.img")
-        self.nbd_sock = ctx.path("nbd.sock")
-        with open(self.img, "wb") as f:
-            f.truncate(SIZE)
-        self.d = ctx.daemon([
-            "--object", "iothread,id=io0",
-            "--blockdev", "driver=file,node-name=f0,discard=unmap,"
-            "filename=%s" % self.img,
-            "--nbd-server", "addr.type=unix,addr.path=%s" % self.nbd_sock,
-            "--export", "type=nbd,id=e0,node-name=f0,writable=on,"
-            "iothread=io0"])
-        self.c = self.d.client()
+        super().__init__(ctx, SIZE, node_opts=",discard=unmap")
 
     def stats(self):
         """{"node": stats of f0, "export": stats of e0}."""
@@ -65,7 +54,7 @@ class Setup:
                  "-c", "flush", "-c", "flush"]
         p = subprocess.run(
             ["qemu-io", "-f", "raw"] + cmds +
-            ["nbd+unix:///f0?socket=%s" % self.nbd_sock],
+            [self.uri()],
             capture_output=True, text=True, timeout=scaled(60))
         if p.returncode != 0:
             raise TestFailure("qemu-io: status %d: %s"

@@ -20,7 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmp_harness import (  # noqa: E402
     TestFailure, brief, check, expect_error, expect_return, scaled,
     wait_for)
-from casekit import Skip, case, main  # noqa: E402
+from casekit import (  # noqa: E402
+    ExportSetup, Skip, case, complete, ctl, import_nbd, main,
+    sanitized_build as sanitized)
 
 SIZE = 64 << 20
 BS = 4096
@@ -114,49 +116,14 @@ def python_with_nbd():
     raise Skip("python3-libnbd is not installed")
 
 
-def import_nbd():
-    """The libnbd module, from Debian's dist-packages if need be."""
-    if "/usr/lib/python3/dist-packages" not in sys.path:
-        sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        return __import__("nbd")
-    except ImportError:
-        raise Skip("python3-libnbd is not installed")
+class Setup(ExportSetup):
+    """Two iothreads, a node, an NBD server and export e0 on io0, with a
+    state file."""
 
-
-def sanitized():
-    build = os.environ.get("IOTHREADD_BUILD", "build")
-    return "asan" in build or "tsan" in build
-
-
-class Setup:
-    """Two iothreads, a node, an NBD server and export e0 on io0."""
-
-    def __init__(self, ctx, export_opts=",iothread=io0", extra=()):
-        self.img = ctx.path("disk.img")
-        self.nbd_sock = ctx.path("nbd.sock")
+    def __init__(self, ctx, extra=()):
         self.state = ctx.path("state.json")
-        with open(self.img, "wb") as f:
-            f.truncate(SIZE)
-        args = ["--object", "iothread,id=io0",
-                "--object", "iothread,id=io1",
-                "--state-file", self.state,
-                "--blockdev", "driver=file,node-name=f0,filename=%s"
-                % self.img,
-                "--nbd-server", "addr.type=unix,addr.path=%s" % self.nbd_sock,
-                "--export", "type=nbd,id=e0,node-name=f0,writable=on%s"
-                % export_opts] + list(extra)
-        self.d = ctx.daemon(args)
-        self.c = self.d.client()
-
-    def uri(self, name="f0"):
-        return "nbd+unix:///%s?socket=%s" % (name, self.nbd_sock)
-
-    def export(self, id="e0"):
-        for e in expect_return(self.c.cmd("query-block-exports")):
-            if e["id"] == id:
-                return e
-        return None
+        super().__init__(ctx, SIZE, iothreads=("io0", "io1"),
+                         before=["--state-file", self.state], extra=extra)
 
     def iothread_of(self, id="e0"):
         return self.export(id).get("iothread")
@@ -209,6 +176,26 @@ class Load:
                 p.wait()
 
 
+def moves_under_load(s, rounds, targets, move):
+    """@rounds times, @move(target) e0 to each of @targets in turn, each
+    move with I/O running (the export's counters moved since the previous
+    one) and landing where asked; then once more to io1: nothing of the
+    export is left on io0, so io0 can go while the clients go on."""
+    for i in range(rounds):
+        for target in targets:
+            ops = s.export_ops()
+            check(wait_for(lambda: s.export_ops() > ops),
+                  "no I/O before move %d to %s" % (i, target))
+            move(target)
+            check(s.iothread_of() == target,
+                  "after move %d: %s" % (i, brief(s.export())))
+    move("io1")
+    s.c.cmd_ok("object-del", {"id": "io0"})
+    ops = s.export_ops()
+    check(wait_for(lambda: s.export_ops() > ops),
+          "no I/O after io0 was deleted")
+
+
 @case("moves-back-and-forth-under-verified-load-then-the-old-iothread-goes")
 def t_under_load(ctx):
     s = Setup(ctx)
@@ -217,23 +204,7 @@ def t_under_load(ctx):
     try:
         check(wait_for(lambda: s.export()["clients"] == 2),
               "clients: %s" % brief(s.export()))
-        for i in range(rounds):
-            for target in ("io1", "io0"):
-                # Each move with I/O running: the export's counters moved
-                # since the previous one.
-                ops = s.export_ops()
-                check(wait_for(lambda: s.export_ops() > ops),
-                      "no I/O before move %d to %s" % (i, target))
-                s.move(target)
-                check(s.iothread_of() == target,
-                      "after move %d: %s" % (i, brief(s.export())))
-        # Once more to io1; nothing of the export is left on io0, so io0
-        # can go while the clients go on.
-        s.move("io1")
-        s.c.cmd_ok("object-del", {"id": "io0"})
-        ops = s.export_ops()
-        check(wait_for(lambda: s.export_ops() > ops),
-              "no I/O after io0 was deleted")
+        moves_under_load(s, rounds, ("io1", "io0"), s.move)
         res = load.finish()
     finally:
         load.kill()
@@ -255,22 +226,10 @@ def t_node_under_load(ctx):
     load = Load(ctx, s, nconn=1)
     rounds = 5 if sanitized() else 20
     try:
-        for i in range(rounds):
-            for target in ("io1", None, "io0"):
-                ops = s.export_ops()
-                check(wait_for(lambda: s.export_ops() > ops),
-                      "no I/O before move %d to %s" % (i, target))
-                s.c.cmd_ok("x-blockdev-set-iothread",
-                           {"node-name": "f0", "iothread": target,
-                            "force": True})
-                check(s.iothread_of() == target,
-                      "after move %d: %s" % (i, brief(s.export())))
-        s.c.cmd_ok("x-blockdev-set-iothread",
-                   {"node-name": "f0", "iothread": "io1", "force": True})
-        s.c.cmd_ok("object-del", {"id": "io0"})
-        ops = s.export_ops()
-        check(wait_for(lambda: s.export_ops() > ops),
-              "no I/O after io0 was deleted")
+        moves_under_load(s, rounds, ("io1", None, "io0"), lambda target:
+                         s.c.cmd_ok("x-blockdev-set-iothread",
+                                    {"node-name": "f0", "iothread": target,
+                                     "force": True}))
         res = load.finish()
     finally:
         load.kill()
@@ -280,14 +239,13 @@ def t_node_under_load(ctx):
 
 @case("move-without-clients-then-a-client-lands-on-the-new-iothread")
 def t_no_clients(ctx):
-    nbd = import_nbd()
+    import_nbd()                # skip early without python3-libnbd
     s = Setup(ctx)
     s.move("io1")
     check(s.iothread_of() == "io1", "export %s" % brief(s.export()))
     # io0 holds nothing now
     s.c.cmd_ok("object-del", {"id": "io0"})
-    h = nbd.NBD()
-    h.connect_uri(s.uri())
+    h = s.connect()
     h.pwrite(b"n" * BS, 0)
     check(h.pread(BS, 0) == b"n" * BS, "read back")
     expect_error(s.c.cmd("object-del", {"id": "io1"}), "GenericError",
@@ -300,10 +258,9 @@ def t_no_clients(ctx):
 
 @case("to-the-main-loop-and-back-with-a-client")
 def t_main_loop(ctx):
-    nbd = import_nbd()
+    import_nbd()                # skip early without python3-libnbd
     s = Setup(ctx)
-    h = nbd.NBD()
-    h.connect_uri(s.uri())
+    h = s.connect()
     h.pwrite(b"a" * BS, 0)
     s.move(None)
     check("iothread" not in s.export(), "export %s" % brief(s.export()))
@@ -319,9 +276,7 @@ def t_main_loop(ctx):
 
 @case("the-state-file-and-a-restart-keep-the-new-iothread")
 def t_state(ctx):
-    img = ctx.path("disk.img")
-    with open(img, "wb") as f:
-        f.truncate(SIZE)
+    img = ctx.image("disk.img", SIZE)
     state = ctx.path("state.json")
     d = ctx.daemon(["--state-file", state])
     c = d.client()
@@ -466,29 +421,6 @@ def t_busy(ctx):
     raw.close()
 
 
-def ctl(s, *args):
-    """iothreadctl -s SOCK ARGS...: (status, stdout, stderr)."""
-    binary = os.path.join(os.environ.get("IOTHREADD_BUILD", "build"),
-                          "iothreadctl")
-    p = subprocess.run([binary, "-s", s.d.sock] + list(args),
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=scaled(30))
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
-
-
-def complete(words):
-    """COMPREPLY of completion/iothreadctl.bash for the line @words."""
-    script = ('source completion/iothreadctl.bash\n'
-              'COMP_WORDS=(%s); COMP_CWORD=%d\n'
-              '_iothreadctl\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
-              % (" ".join("'%s'" % w for w in words), len(words) - 1))
-    build = os.path.abspath(os.environ.get("IOTHREADD_BUILD", "build"))
-    env = dict(os.environ, PATH=build + ":" + os.environ["PATH"])
-    p = subprocess.run(["bash", "-c", script], capture_output=True,
-                       text=True, env=env, timeout=scaled(30))
-    return set(p.stdout.split())
-
-
 @case("iothreadctl-export-move-and-its-completion")
 def t_ctl(ctx):
     s = Setup(ctx)
@@ -500,11 +432,11 @@ def t_ctl(ctx):
             (["export", "move", "zz", "io0"], 1,
              "error: Export 'zz' is not found"),
             (["export", "move", "e0"], 2, "error: usage: iothreadctl export")):
-        st, out, errout = ctl(s, *args)
+        st, out, errout = ctl(s.d.sock, *args)
         check(st == code and errout.startswith(out_or_err),
               "iothreadctl %s: %d %r" % (" ".join(args), st, errout))
     check("iothread" not in s.export(), "export %s" % brief(s.export()))
-    st, out, errout = ctl(s, "export", "move", "e0", "io0")
+    st, out, errout = ctl(s.d.sock, "export", "move", "e0", "io0")
     check(st == 0 and s.iothread_of() == "io0", "back to io0: %d %r %s" % (
         st, errout, brief(s.export())))
     w = ["iothreadctl", "-s", s.d.sock, "export"]

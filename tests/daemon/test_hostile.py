@@ -20,21 +20,14 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qmp_harness import (  # noqa: E402
-    LOG_ERR, TestFailure, check, expect_error, iothread_ids, iothreads,
-    scaled, user_tasks, wait_for)
+    LOG_ERR, TestFailure, check, expect_error, fd_count,
+    iothread_ids, iothreads, rss_kib, scaled, user_tasks, wait_for)
 from casekit import Skip, case, main  # noqa: E402
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def sanitized(pid):
@@ -53,8 +46,11 @@ def rss_bound(d, kib):
     return 1 << 40 if sanitized(d.pid) else kib
 
 
-def nr_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
+def check_rss(d, rss, slack_kib, what):
+    """@d's RSS is below @rss + @slack_kib KiB (on the plain build, see
+    rss_bound()), else the case fails with @what % the RSS now."""
+    now = rss_kib(d.pid)
+    check(now < rss + rss_bound(d, slack_kib), what % now)
 
 
 class Observer:
@@ -108,19 +104,29 @@ def baseline(d):
     probe = d.client()
     wait_for(lambda: probe.cmd_ok("query-status")["clients"] == 1,
              timeout=scaled(10))
-    return (len(user_tasks(d.pid)), nr_fds(d.pid), rss_kib(d.pid), probe)
+    return (len(user_tasks(d.pid)), fd_count(d.pid), rss_kib(d.pid), probe)
 
 
 def back_to(d, base, rss_slack_kib=16 << 10):
     threads, fds, rss, probe = base
     check(probe.cmd_ok("query-version"), "the probe client was dropped")
     ok = wait_for(lambda: len(user_tasks(d.pid)) == threads and
-                  nr_fds(d.pid) == fds, timeout=scaled(10))
+                  fd_count(d.pid) == fds, timeout=scaled(10))
     check(ok, "threads %d->%d, fds %d->%d" % (
-        threads, len(user_tasks(d.pid)), fds, nr_fds(d.pid)))
-    check(rss_kib(d.pid) < rss + rss_bound(d, rss_slack_kib),
-          "RSS %d KiB -> %d KiB"
-          % (rss, rss_kib(d.pid)))
+        threads, len(user_tasks(d.pid)), fds, fd_count(d.pid)))
+    check_rss(d, rss, rss_slack_kib, "RSS %d KiB -> %%d KiB" % rss)
+
+
+@contextmanager
+def observed(d):
+    """The body runs with an Observer (yielded; its .base is the
+    baseline()) answered all along; after it, threads, fds and RSS must be
+    back to that baseline."""
+    base = baseline(d)
+    with Observer(d) as obs:
+        obs.base = base
+        yield obs
+    back_to(d, base)
 
 
 def raw(d):
@@ -158,8 +164,7 @@ def error_or_close(s, what):
 @case("connect-disconnect-storm")
 def t_storm(ctx):
     d = ctx.daemon(["--object", "iothread,id=io0"])
-    base = baseline(d)
-    with Observer(d) as obs:
+    with observed(d) as obs:
         for i in range(300):
             s = socket.socket(socket.AF_UNIX)
             s.connect(d.sock)
@@ -170,7 +175,6 @@ def t_storm(ctx):
             if i % 50 == 49:
                 obs.progress("connection %d of the storm is open" % i)
             s.close()
-    back_to(d, base)
 
 
 @case("more-clients-than-the-limit")
@@ -244,9 +248,8 @@ def t_never_reads(ctx):
                              "queued" % sent, answers=1)
             except (BrokenPipeError, ConnectionResetError):
                 break
-        check(rss_kib(d.pid) < base[2] + rss_bound(d, 48 << 10),
-              "RSS grew to %d KiB for a client that never reads"
-              % rss_kib(d.pid))
+        check_rss(d, base[2], 48 << 10,
+                  "RSS grew to %d KiB for a client that never reads")
     s.close()
     back_to(d, base)
 
@@ -254,8 +257,7 @@ def t_never_reads(ctx):
 @case("huge-and-deep-messages")
 def t_huge(ctx):
     d = ctx.daemon()
-    base = baseline(d)
-    with Observer(d) as obs:
+    with observed(d) as obs:
         s = raw(d)
         s.recv(4096)
         try:
@@ -265,8 +267,8 @@ def t_huge(ctx):
             pass
         error_or_close(s, "64 MiB message")
         obs.progress("a 64 MiB message was refused")
-        check(rss_kib(d.pid) < base[2] + rss_bound(d, 16 << 10),
-              "a 64 MiB message grew RSS to %d KiB" % rss_kib(d.pid))
+        check_rss(d, obs.base[2], 16 << 10,
+                  "a 64 MiB message grew RSS to %d KiB")
         s.close()
         c = d.client()
         c.send_raw(b'{"execute":"query-version","id":' + b"[" * 20000)
@@ -277,14 +279,12 @@ def t_huge(ctx):
         c.send_raw(b"]" * 20000 + b"}")
         c.cmd_ok("query-version")
         c.close()
-    back_to(d, base)
 
 
 @case("bad-bytes")
 def t_bad_bytes(ctx):
     d = ctx.daemon()
-    base = baseline(d)
-    with Observer(d) as obs:
+    with observed(d) as obs:
         c = d.client()
         for bad in (b'{"execute": "query-version", "id": "\xc3\x28"}',
                     b'{"execute": "query-version"}\x00',
@@ -320,7 +320,6 @@ def t_bad_bytes(ctx):
             s.sendall(b'{"execute": "object-add", "arguments": {"qom-t'[:10 + i % 30])
             s.close()
         obs.progress("100 clients hung up mid-message")
-    back_to(d, base)
     check(json.dumps(d.client().cmd_ok("query-iothreads")) == "[]",
           "hostile input created something")
 

@@ -86,9 +86,7 @@ def ids_of(c):
 
 def image(ctx, name="disk.img", size=1 << 20):
     """A sparse raw image the daemon (maybe another user) can open."""
-    p = ctx.write(name, "")
-    os.truncate(p, size)
-    return p
+    return ctx.image(name, size)
 
 
 def hold(ctx, c, iothread, export):
@@ -1026,29 +1024,26 @@ def t_configured_limits(ctx):
 def t_limits(ctx):
     d = ctx.daemon()
     good = d.client()
-    # A 2 MiB message (default limit 1 MiB): one error or a closed
-    # connection, never a successful reply.
-    big = d.client()
-    payload = (b'{"execute":"query-version","id":"' + b"a" * (2 << 20)
-               + b'"}\r\n')
-    try:
-        big.send_raw(payload)
-        expect_error(big.recv_reply(), what="2 MiB message")
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        pass
-    except socket.timeout:
-        raise TestFailure("2 MiB message: neither an error nor a close")
-    good.cmd_ok("query-version")
+
+    def error_or_close(data, what):
+        """A new client sends @data: an error reply or a closed
+        connection, never a successful reply; @good is still served."""
+        c = d.client()
+        try:
+            c.send_raw(data)
+            expect_error(c.recv_reply(), what=what)
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            pass
+        except socket.timeout:
+            raise TestFailure("%s: neither an error nor a close" % what)
+        good.cmd_ok("query-version")
+
+    # A 2 MiB message (default limit 1 MiB).
+    error_or_close(b'{"execute":"query-version","id":"' + b"a" * (2 << 20)
+                   + b'"}\r\n', "2 MiB message")
     # Deep nesting: an error (before the message ends) or a close.
-    deep = d.client()
-    try:
-        deep.send_raw(b'{"execute":"query-version","id":' + b"[" * 100000)
-        expect_error(deep.recv_reply(), what="nesting depth 100000")
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        pass
-    except socket.timeout:
-        raise TestFailure("deep nesting: neither an error nor a close")
-    good.cmd_ok("query-version")
+    error_or_close(b'{"execute":"query-version","id":' + b"[" * 100000,
+                   "nesting depth 100000")
     # A client that sends but never reads must not block the others.
     slow = d.client()
     slow.sock.setblocking(False)

@@ -41,12 +41,7 @@ INFO_KEYS = ["id", "thread-id", "poll-max-ns", "poll-grow", "poll-shrink",
 
 def raw_reply(c, name, args=None, id=None):
     """Send a command; return its reply line's bytes (events skipped)."""
-    req = {"execute": name}
-    if args is not None:
-        req["arguments"] = args
-    if id is not None:
-        req["id"] = id
-    c.send(req)
+    c.send_cmd(name, args, id)
     deadline = time.monotonic() + c.timeout
     while True:
         nl = c.buf.find(b"\n")

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmp_harness import (  # noqa: E402
     REPO_ROOT, QMPClient, TestFailure, check, daemon_binary, expect_error,
     iothread_ids, scaled, wait_for)
-from casekit import Skip, case, main  # noqa: E402
+from casekit import Skip, case, main, nogroup_gid  # noqa: E402
 
 
 class Notify:
@@ -314,11 +314,7 @@ def t_activation(ctx):
 
 @case("socket-mode-and-group")
 def t_mode_group(ctx):
-    import grp
-    try:
-        gid = grp.getgrnam("nogroup").gr_gid
-    except KeyError:
-        raise Skip("no group 'nogroup'")
+    gid = nogroup_gid()
     sock = os.path.join(ctx.path("sub"), "qmp.sock")
     d = ctx.daemon(["--socket-mode", "0660", "--socket-group", "nogroup"],
                    sock=sock)

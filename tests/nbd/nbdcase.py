@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 import casekit  # noqa: E402
 from casekit import (  # noqa: E402,F401 - re-exported to the suites
-    REPO_ROOT, SANITIZER, Skip, case, import_nbd, need)
+    REPO_ROOT, SANITIZER, Skip, case, import_nbd, nbd_refused, need)
 from qmp_harness import TestFailure, check, scaled  # noqa: E402,F401
 
 # Wire constants (doc/proto.md of NetworkBlockDevice/nbd).
@@ -49,6 +49,18 @@ SIZE = 64 << 20
 MAX_PAYLOAD = 32 << 20
 
 
+def option_header(opt, length, magic=IHAVEOPT):
+    """An option's 16-byte header; a test may give it a wrong @magic or a
+    @length its data does not have."""
+    return struct.pack(">QII", magic, opt, length)
+
+
+def request_header(cmd, offset=0, length=0, flags=0, cookie=1,
+                   magic=REQUEST_MAGIC):
+    """A request's 28-byte header; @cmd is a name of CMD or, for what the
+    server must refuse, any number."""
+    return struct.pack(">IHHQQI", magic, flags, CMD.get(cmd, cmd), cookie,
+                       offset, length)
 
 
 class Server:
@@ -79,6 +91,13 @@ class Server:
         if m:
             return "nbd://127.0.0.1:%s/%s" % (m.group(1), export)
         return "nbd+unix:///%s?socket=%s" % (export, self.sock)
+
+    def connect(self, export="disk"):
+        """A libnbd handle connected to @export (the case is skipped
+        without python3-libnbd)."""
+        h = import_nbd().NBD()
+        h.connect_uri(self.uri(export))
+        return h
 
     def output(self):
         with open(self.stdout_path) as f:
@@ -163,6 +182,22 @@ class Ctx(casekit.Ctx):
         self.socks.append(c)
         return c
 
+    def greeted(self, args=()):
+        """A new server (with @args) and a raw client past its greeting,
+        about to send options: (server, client)."""
+        s = self.server(args)
+        c = self.raw(s)
+        c.greeting()
+        return s, c
+
+    def serving(self, export="disk", structured=True):
+        """A new server and a raw client of @export past the handshake
+        (see RawClient.go()), about to send requests: (server, client)."""
+        s = self.server()
+        c = self.raw(s)
+        c.go(export, structured)
+        return s, c
+
 
 def run(args, timeout=60, ok=True, **kw):
     """Run a client program; its CompletedProcess (failure if @ok and it
@@ -226,7 +261,7 @@ class RawClient:
         return hflags
 
     def option(self, opt, data=b""):
-        self.send(struct.pack(">QII", IHAVEOPT, opt, len(data)) + data)
+        self.send(option_header(opt, len(data)) + data)
 
     def reply(self):
         magic, opt, rtype, length = struct.unpack(">QIII", self.recv_exact(20))
@@ -243,6 +278,16 @@ class RawClient:
             out.append((t, d))
             if t == REP_ACK or t & (1 << 31):
                 return out
+
+    def ask(self, opt, data=b""):
+        """Send option @opt with @data; its replies (see replies())."""
+        self.option(opt, data)
+        return self.replies(opt)
+
+    def answer(self, opt, data=b""):
+        """Send option @opt with @data; the type of its final reply (an
+        ACK or an error)."""
+        return self.ask(opt, data)[-1][0]
 
     @staticmethod
     def info_data(name, infos=()):
@@ -267,8 +312,19 @@ class RawClient:
         return size, flags
 
     def request(self, cmd, offset=0, length=0, flags=0, cookie=1, data=b""):
-        self.send(struct.pack(">IHHQQI", REQUEST_MAGIC, flags, CMD[cmd],
-                              cookie, offset, length) + data)
+        self.send(request_header(CMD[cmd], offset, length, flags, cookie)
+                  + data)
+
+    def expect(self, what, cmd, offset=0, length=0, err=0, cookie=1,
+               read_len=0, **kw):
+        """Send one request and check that its reply carries its @cookie
+        and error @err (0: success), or fail with @what; the reply as
+        read_reply(@read_len) returns it."""
+        self.request(cmd, offset, length, cookie=cookie, **kw)
+        got = self.read_reply(read_len)
+        check(got[:2] == (cookie, err), "%s: reply (cookie, error) %r, "
+              "expected %r" % (what, got[:2], (cookie, err)))
+        return got
 
     def read_reply(self, read_len=0):
         """The (possibly multi-chunk) reply to one request: (cookie, error,

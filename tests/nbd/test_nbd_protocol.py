@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nbdcase import (  # noqa: E402
     EINVAL, ENOSPC, EPERM, MAX_PAYLOAD, OPT, REP_ACK, REP_ERR_INVALID,
     REP_ERR_UNKNOWN, REP_ERR_UNSUP, REP_INFO, REP_META_CONTEXT, REP_SERVER,
-    SIZE, case, check, main, scaled)
+    SIZE, case, check, main, option_header, request_header, scaled)
 
 
 def still_served(ctx, s, export="disk"):
@@ -25,14 +25,22 @@ def still_served(ctx, s, export="disk"):
     c.go(export)
     data = os.urandom(4096)
     if export == "disk":
-        c.request("WRITE", 12288, 4096, cookie=77, data=data)
-        check(c.read_reply()[:2] == (77, 0), "write on a fresh client")
-    c.request("READ", 12288, 4096, cookie=78)
-    cookie, err, got = c.read_reply(4096)
-    check((cookie, err) == (78, 0) and len(got) == 4096,
-          "read on a fresh client")
+        c.expect("write on a fresh client", "WRITE", 12288, 4096, cookie=77,
+                 data=data)
+    got = c.expect("read on a fresh client", "READ", 12288, 4096, cookie=78,
+                   read_len=4096)[2]
+    check(len(got) == 4096, "read on a fresh client")
     c.request("DISC")
     check(c.closed_by_server(), "DISC did not close")
+
+
+def cut_off(ctx, s, c, data, what, logged):
+    """Sending @data makes the server close @c (else: failure @what) and
+    log @logged, while another client is still served."""
+    c.send(data)
+    check(c.closed_by_server(), what)
+    s.wait_stderr(logged)
+    still_served(ctx, s)
 
 
 # ---- handshake ----
@@ -47,13 +55,9 @@ def _(ctx):
 
 @case("bad-option-magic-disconnects")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
-    c.send(struct.pack(">QII", 0x1122334455667788, OPT["GO"], 0))
-    check(c.closed_by_server(), "server kept a client with a bad magic")
-    s.wait_stderr("bad option magic")
-    still_served(ctx, s)
+    s, c = ctx.greeted()
+    cut_off(ctx, s, c, option_header(OPT["GO"], 0, magic=0x1122334455667788),
+            "server kept a client with a bad magic", "bad option magic")
 
 
 @case("unknown-client-flags-disconnect")
@@ -67,22 +71,17 @@ def _(ctx):
 
 @case("unknown-option-gets-err-unsup-and-haggling-goes-on")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
+    s, c = ctx.greeted()
     for opt in (99, OPT["STARTTLS"], 11):
-        c.option(opt, b"abc")
-        r = c.replies(opt)
+        r = c.ask(opt, b"abc")
         check(r[-1][0] == REP_ERR_UNSUP, "option %d: %r" % (opt, r))
-    c.option(OPT["GO"], c.info_data("disk"))
-    check(c.replies(OPT["GO"])[-1][0] == REP_ACK, "GO after UNSUP")
+    check(c.answer(OPT["GO"], c.info_data("disk")) == REP_ACK,
+          "GO after UNSUP")
 
 
 @case("bad-option-lengths-get-err-invalid")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
+    s, c = ctx.greeted()
     bad = [
         (OPT["LIST"], b"x"),
         (OPT["STRUCTURED_REPLY"], b"x"),
@@ -92,48 +91,36 @@ def _(ctx):
         (OPT["INFO"], struct.pack(">I", 4) + b"disk" + struct.pack(">H", 5)),
     ]
     for opt, data in bad:
-        c.option(opt, data)
-        r = c.replies(opt)
+        r = c.ask(opt, data)
         check(r[-1][0] == REP_ERR_INVALID, "%d %r: %r" % (opt, data, r))
     # Meta contexts need structured replies first.
     meta = struct.pack(">I", 4) + b"disk" + struct.pack(">I", 0)
-    c.option(OPT["SET_META_CONTEXT"], meta)
-    check(c.replies(OPT["SET_META_CONTEXT"])[-1][0] == REP_ERR_INVALID,
+    check(c.answer(OPT["SET_META_CONTEXT"], meta) == REP_ERR_INVALID,
           "SET_META_CONTEXT without structured replies")
-    c.option(OPT["STRUCTURED_REPLY"])
-    check(c.replies(OPT["STRUCTURED_REPLY"])[-1][0] == REP_ACK, "SR")
-    c.option(OPT["SET_META_CONTEXT"],
-             meta[:-4] + struct.pack(">I", 2) + struct.pack(">I", 3) + b"ab")
-    check(c.replies(OPT["SET_META_CONTEXT"])[-1][0] == REP_ERR_INVALID,
+    check(c.answer(OPT["STRUCTURED_REPLY"]) == REP_ACK, "SR")
+    check(c.answer(OPT["SET_META_CONTEXT"], meta[:-4] + struct.pack(">I", 2)
+                   + struct.pack(">I", 3) + b"ab") == REP_ERR_INVALID,
           "truncated query list")
     still_served(ctx, s)
 
 
 @case("option-too-long-disconnects")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
-    c.send(struct.pack(">QII", 0x49484156454f5054, OPT["GO"], 1 << 30))
-    check(c.closed_by_server(), "a 1 GiB option was not refused")
-    s.wait_stderr("too long")
-    still_served(ctx, s)
+    s, c = ctx.greeted()
+    cut_off(ctx, s, c, option_header(OPT["GO"], 1 << 30),
+            "a 1 GiB option was not refused", "too long")
 
 
 @case("list-info-go-unknown-export")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
-    c.option(OPT["LIST"])
-    r = c.replies(OPT["LIST"])
+    s, c = ctx.greeted()
+    r = c.ask(OPT["LIST"])
     names = sorted(d[4:4 + struct.unpack(">I", d[:4])[0]].decode()
                    for t, d in r if t == REP_SERVER)
     check(names == ["disk", "ro"], "LIST: %r" % r)
-    c.option(OPT["INFO"], c.info_data("nosuch"))
-    check(c.replies(OPT["INFO"])[-1][0] == REP_ERR_UNKNOWN, "INFO unknown")
-    c.option(OPT["INFO"], c.info_data("disk", (1, 2, 3)))
-    r = c.replies(OPT["INFO"])
+    check(c.answer(OPT["INFO"], c.info_data("nosuch")) == REP_ERR_UNKNOWN,
+          "INFO unknown")
+    r = c.ask(OPT["INFO"], c.info_data("disk", (1, 2, 3)))
     infos = {struct.unpack(">H", d[:2])[0]: d[2:] for t, d in r
              if t == REP_INFO}
     check(infos[1] == b"disk" and infos[2] == b"test disk", "%r" % infos)
@@ -141,10 +128,9 @@ def _(ctx):
           "block size %r" % infos[3])
     size, flags = struct.unpack(">QH", infos[0])
     check(size == SIZE and flags & 1 and not flags & 2, "export %r" % infos)
-    c.option(OPT["GO"], c.info_data("nosuch"))
-    check(c.replies(OPT["GO"])[-1][0] == REP_ERR_UNKNOWN, "GO unknown")
-    c.option(OPT["GO"], c.info_data("ro"))
-    r = c.replies(OPT["GO"])
+    check(c.answer(OPT["GO"], c.info_data("nosuch")) == REP_ERR_UNKNOWN,
+          "GO unknown")
+    r = c.ask(OPT["GO"], c.info_data("ro"))
     flags = [struct.unpack(">QH", d[2:12])[1] for t, d in r
              if t == REP_INFO and d[:2] == b"\0\0"]
     check(flags and flags[0] & 2, "ro export not read-only: %r" % r)
@@ -152,19 +138,15 @@ def _(ctx):
 
 @case("meta-context-list-and-set")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
-    c.option(OPT["STRUCTURED_REPLY"])
-    c.replies(OPT["STRUCTURED_REPLY"])
+    s, c = ctx.greeted()
+    c.ask(OPT["STRUCTURED_REPLY"])
 
     def meta(opt, name, queries):
         data = struct.pack(">I", len(name)) + name + struct.pack(
             ">I", len(queries))
         for q in queries:
             data += struct.pack(">I", len(q)) + q
-        c.option(opt, data)
-        return c.replies(opt)
+        return c.ask(opt, data)
     for queries in ([], [b"base:"], [b"base:allocation"]):
         r = meta(OPT["LIST_META_CONTEXT"], b"disk", queries)
         check([t for t, d in r] == [REP_META_CONTEXT, REP_ACK] and
@@ -176,12 +158,10 @@ def _(ctx):
     r = meta(OPT["SET_META_CONTEXT"], b"disk", [b"base:allocation"])
     check(r[0][0] == REP_META_CONTEXT and r[-1][0] == REP_ACK, "SET %r" % r)
     ctx_id = struct.unpack(">I", r[0][1][:4])[0]
-    c.option(OPT["GO"], c.info_data("disk"))
-    c.replies(OPT["GO"])
+    c.ask(OPT["GO"], c.info_data("disk"))
     c.structured = True
-    c.request("BLOCK_STATUS", 0, 1 << 20, cookie=5)
-    cookie, err, data = c.read_reply()
-    check(cookie == 5 and err == 0, "BLOCK_STATUS error %d" % err)
+    data = c.expect("BLOCK_STATUS", "BLOCK_STATUS", 0, 1 << 20,
+                    cookie=5)[2]
     cid, length, st = struct.unpack(">III", data[:12])
     check(cid == ctx_id and length == 1 << 20 and st == 3,
           "extent %r" % ((cid, length, st),))
@@ -197,8 +177,7 @@ def _(ctx):
         size, flags = struct.unpack(">QH", c.recv_exact(10))
         check(size == SIZE and flags & 1, "reply %d %x" % (size, flags))
         check(c.recv_exact(tail) == b"\0" * tail, "zeroes")
-        c.request("READ", 0, 512, cookie=9)
-        check(c.read_reply(512)[:2] == (9, 0), "simple read")
+        c.expect("simple read", "READ", 0, 512, cookie=9, read_len=512)
     c = ctx.raw(s)
     c.greeting()
     c.option(OPT["EXPORT_NAME"], b"nosuch")
@@ -208,11 +187,8 @@ def _(ctx):
 
 @case("abort-is-acked-then-closed")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.greeting()
-    c.option(OPT["ABORT"])
-    check(c.replies(OPT["ABORT"])[-1][0] == REP_ACK, "ABORT not acked")
+    s, c = ctx.greeted()
+    check(c.answer(OPT["ABORT"]) == REP_ACK, "ABORT not acked")
     check(c.closed_by_server(), "not closed after ABORT")
 
 
@@ -222,8 +198,7 @@ def _(ctx):
     for cut in (0, 2, 20):
         c = ctx.raw(s)
         c.greeting()
-        c.send((struct.pack(">QII", 0x49484156454f5054, OPT["GO"], 100)
-                + b"x" * 50)[:cut])
+        c.send((option_header(OPT["GO"], 100) + b"x" * 50)[:cut])
         c.close()
     c = ctx.raw(s)
     c.recv_exact(10)
@@ -242,8 +217,8 @@ def _(ctx):
     d = ctx.raw(s)
     d.go()
     time.sleep(scaled(1.5))
-    d.request("READ", 0, 512, cookie=3)
-    check(d.read_reply(512)[:2] == (3, 0), "timed out after the handshake")
+    d.expect("timed out after the handshake", "READ", 0, 512, cookie=3,
+             read_len=512)
 
 
 @case("max-connections-exceeded-is-closed-at-once")
@@ -266,118 +241,92 @@ def _(ctx):
         except EOFError:
             check(time.monotonic() < deadline, "slot never freed")
             time.sleep(0.05)
-    d.request("READ", 0, 512, cookie=4)
-    check(d.read_reply(512)[:2] == (4, 0), "read")
+    d.expect("read", "READ", 0, 512, cookie=4, read_len=512)
 
 
 # ---- transmission ----
 
 @case("bad-request-magic-disconnects")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go()
-    c.send(struct.pack(">IHHQQI", 0xdeadbeef, 0, 0, 1, 0, 512))
-    check(c.closed_by_server(), "bad request magic accepted")
-    s.wait_stderr("bad request magic")
-    still_served(ctx, s)
+    s, c = ctx.serving()
+    cut_off(ctx, s, c, request_header("READ", 0, 512, magic=0xdeadbeef),
+            "bad request magic accepted", "bad request magic")
 
 
 @case("unknown-command-and-flags-get-einval")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go()
-    c.send(struct.pack(">IHHQQI", 0x25609513, 0, 42, 11, 0, 0))
+    s, c = ctx.serving()
+    c.send(request_header(42, cookie=11))
     check(c.read_reply()[:2] == (11, EINVAL), "unknown command")
-    c.request("READ", 0, 512, flags=1 << 9, cookie=12)
-    check(c.read_reply(512)[:2] == (12, EINVAL), "unknown flag")
-    c.request("FLUSH", cookie=13, flags=1 << 3)
-    check(c.read_reply()[:2] == (13, EINVAL), "REQ_ONE on FLUSH")
-    c.request("BLOCK_STATUS", 0, 512, cookie=14)
-    check(c.read_reply()[:2] == (14, EINVAL), "BLOCK_STATUS without meta")
-    c.request("READ", 0, 512, cookie=15)
-    check(c.read_reply(512)[:2] == (15, 0), "served after the errors")
+    c.expect("unknown flag", "READ", 0, 512, EINVAL, flags=1 << 9, cookie=12,
+             read_len=512)
+    c.expect("REQ_ONE on FLUSH", "FLUSH", err=EINVAL, cookie=13,
+             flags=1 << 3)
+    c.expect("BLOCK_STATUS without meta", "BLOCK_STATUS", 0, 512, EINVAL,
+             cookie=14)
+    c.expect("served after the errors", "READ", 0, 512, cookie=15,
+             read_len=512)
 
 
 @case("df-without-structured-replies-is-einval")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go(structured=False)
-    c.request("READ", 0, 512, flags=1 << 2, cookie=1)
-    check(c.read_reply(512)[:2] == (1, EINVAL), "DF accepted")
-    c.request("READ", 0, 0, cookie=2)
-    check(c.read_reply()[:2] == (2, 0), "zero-length read")
+    s, c = ctx.serving(structured=False)
+    c.expect("DF accepted", "READ", 0, 512, EINVAL, flags=1 << 2, cookie=1,
+             read_len=512)
+    c.expect("zero-length read", "READ", 0, 0, cookie=2)
 
 
 @case("out-of-range-requests-are-refused")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go()
-    c.request("READ", SIZE - 512, 1024, cookie=1)
-    check(c.read_reply()[:2] == (1, EINVAL), "read past the end")
-    c.request("READ", 1 << 63, 512, cookie=2)
-    check(c.read_reply()[:2] == (2, EINVAL), "huge offset")
-    c.request("WRITE", SIZE, 512, cookie=3, data=b"w" * 512)
-    check(c.read_reply()[:2] == (3, ENOSPC), "write past the end")
-    c.request("WRITE_ZEROES", SIZE - 4096, 8192, cookie=4)
-    check(c.read_reply()[:2] == (4, ENOSPC), "zero past the end")
-    c.request("TRIM", (1 << 64) - 512, 1024, cookie=5)
-    check(c.read_reply()[:2] == (5, ENOSPC), "trim wrapping around")
-    c.request("CACHE", SIZE, 1, cookie=6)
-    check(c.read_reply()[:2] == (6, EINVAL), "cache past the end")
-    c.request("READ", SIZE - 512, 512, cookie=7)
-    cookie, err, data = c.read_reply(512)
-    check((cookie, err, len(data)) == (7, 0, 512), "last sector")
+    s, c = ctx.serving()
+    c.expect("read past the end", "READ", SIZE - 512, 1024, EINVAL, cookie=1)
+    c.expect("huge offset", "READ", 1 << 63, 512, EINVAL, cookie=2)
+    c.expect("write past the end", "WRITE", SIZE, 512, ENOSPC, cookie=3,
+             data=b"w" * 512)
+    c.expect("zero past the end", "WRITE_ZEROES", SIZE - 4096, 8192, ENOSPC,
+             cookie=4)
+    c.expect("trim wrapping around", "TRIM", (1 << 64) - 512, 1024, ENOSPC,
+             cookie=5)
+    c.expect("cache past the end", "CACHE", SIZE, 1, EINVAL, cookie=6)
+    data = c.expect("last sector", "READ", SIZE - 512, 512, cookie=7,
+                    read_len=512)[2]
+    check(len(data) == 512, "last sector")
 
 
 @case("too-long-requests-are-refused-and-the-payload-dropped")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go()
-    c.request("READ", 0, MAX_PAYLOAD + 1, cookie=1)
-    check(c.read_reply()[:2] == (1, EINVAL), "long read")
+    s, c = ctx.serving()
+    c.expect("long read", "READ", 0, MAX_PAYLOAD + 1, EINVAL, cookie=1)
     n = MAX_PAYLOAD + 4096
-    c.request("WRITE", 0, n, cookie=2, data=b"\xee" * n)
-    check(c.read_reply()[:2] == (2, EINVAL), "long write")
-    c.request("READ", 0, 4096, cookie=3)
-    cookie, err, data = c.read_reply()
-    check((cookie, err) == (3, 0) and data == b"\0" * 4096,
+    c.expect("long write", "WRITE", 0, n, EINVAL, cookie=2,
+             data=b"\xee" * n)
+    data = c.expect("the dropped payload was written or misparsed", "READ",
+                    0, 4096, cookie=3)[2]
+    check(data == b"\0" * 4096,
           "the dropped payload was written or misparsed")
-    c.request("WRITE", 0, 0xffffffff, cookie=4)
-    check(c.closed_by_server(), "a 4 GiB write was not refused")
-    s.wait_stderr("too long")
-    still_served(ctx, s)
+    cut_off(ctx, s, c, request_header("WRITE", 0, 0xffffffff, cookie=4),
+            "a 4 GiB write was not refused", "too long")
 
 
 @case("write-to-read-only-export-is-eperm")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go("ro")
-    c.request("WRITE", 0, 4096, cookie=1, data=b"r" * 4096)
-    check(c.read_reply()[:2] == (1, EPERM), "write on ro")
+    s, c = ctx.serving("ro")
+    c.expect("write on ro", "WRITE", 0, 4096, EPERM, cookie=1,
+             data=b"r" * 4096)
     for i, cmd in enumerate(("TRIM", "WRITE_ZEROES"), 2):
-        c.request(cmd, 0, 4096, cookie=i)
-        check(c.read_reply()[:2] == (i, EPERM), cmd)
-    c.request("READ", 0, 4096, cookie=9)
-    cookie, err, data = c.read_reply()
-    check((cookie, err) == (9, 0) and data == b"\0" * 4096,
+        c.expect(cmd, cmd, 0, 4096, EPERM, cookie=i)
+    data = c.expect("the refused payload was misparsed or written", "READ",
+                    0, 4096, cookie=9)[2]
+    check(data == b"\0" * 4096,
           "the refused payload was misparsed or written")
-    c.request("FLUSH", cookie=10)
-    check(c.read_reply()[:2] == (10, 0), "flush on ro")
+    c.expect("flush on ro", "FLUSH", cookie=10)
     with open(s.image, "rb") as f:
         check(f.read(4096) == b"\0" * 4096, "ro write reached the file")
 
 
 @case("error-chunks-say-why")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go("ro")
+    s, c = ctx.serving("ro")
     cases = [
         ("READ", SIZE, 4096, 0, EINVAL, "beyond the end of the export"),
         ("WRITE", 0, 0, 0, EPERM, "the export is read-only"),
@@ -391,7 +340,7 @@ def _(ctx):
         got = c.read_reply()[:2]
         check(got == (i, err) and c.message == why,
               "%s: %r %r, expected %r" % (cmd, got, c.message, why))
-    c.send(struct.pack(">IHHQQI", 0x25609513, 0, 99, 50, 0, 0))
+    c.send(request_header(99, cookie=50))
     check(c.read_reply()[:2] == (50, EINVAL) and
           c.message == "unknown command", "unknown: %r" % c.message)
     still_served(ctx, s)
@@ -403,7 +352,7 @@ def _(ctx):
     for cut in (10, 28, 28 + 1000):
         c = ctx.raw(s)
         c.go()
-        hdr = struct.pack(">IHHQQI", 0x25609513, 0, 1, 1, 0, 65536)
+        hdr = request_header("WRITE", 0, 65536)
         c.send((hdr + b"p" * 65536)[:cut])
         c.close()
     c = ctx.raw(s)
@@ -416,14 +365,12 @@ def _(ctx):
 
 @case("disc-answers-requests-in-flight-first")
 def _(ctx):
-    s = ctx.server()
-    c = ctx.raw(s)
-    c.go()
+    s, c = ctx.serving()
     blob = b""
     for i in range(8):
-        blob += struct.pack(">IHHQQI", 0x25609513, 0, 1, 100 + i,
-                            i * 65536, 65536) + bytes([i]) * 65536
-    blob += struct.pack(">IHHQQI", 0x25609513, 0, 2, 999, 0, 0)
+        blob += request_header("WRITE", i * 65536, 65536, cookie=100 + i) \
+            + bytes([i]) * 65536
+    blob += request_header("DISC", cookie=999)
     c.send(blob)
     cookies = sorted(c.read_reply()[0] for _ in range(8))
     check(cookies == list(range(100, 108)), "replies %r" % cookies)
@@ -443,7 +390,7 @@ def _(ctx):
     # Small reads whose replies are never read: the server must stop
     # taking new requests (bounded in flight), so the socket fills up long
     # before 50000 of them (a few thousand fit in its buffers).
-    req = struct.pack(">IHHQQI", 0x25609513, 0, 0, 1, 0, 512) * 16
+    req = request_header("READ", 0, 512) * 16
     sent = 0
     while sent < 50000:
         try:
@@ -466,15 +413,14 @@ def _(ctx):
     a.go()
     stuck = ctx.raw(s)
     stuck.go()
-    stuck.s.send(struct.pack(">IHHQQI", 0x25609513, 0, 0, 1, 0,
-                             MAX_PAYLOAD) * 40)
+    stuck.s.send(request_header("READ", 0, MAX_PAYLOAD) * 40)
     s.signal(signal.SIGUSR1)
     check(a.closed_by_server(), "client of a removed export kept")
     s.wait_output("removed disk")
     c = ctx.raw(s)
     c.greeting()
-    c.option(OPT["GO"], c.info_data("disk"))
-    check(c.replies(OPT["GO"])[-1][0] == REP_ERR_UNKNOWN, "removed export")
+    check(c.answer(OPT["GO"], c.info_data("disk")) == REP_ERR_UNKNOWN,
+          "removed export")
     still_served(ctx, s, "ro")
 
 
@@ -489,13 +435,12 @@ def _(ctx):
     # The signal arrives when it does: ask until the export is gone.
     deadline = time.monotonic() + scaled(20)
     while True:
-        c.option(OPT["INFO"], c.info_data("disk"))
-        if c.replies(OPT["INFO"])[-1][0] == REP_ERR_UNKNOWN:
+        if c.answer(OPT["INFO"], c.info_data("disk")) == REP_ERR_UNKNOWN:
             break
         check(time.monotonic() < deadline, "export never removed")
         time.sleep(0.02)
-    a.request("READ", 0, 512, cookie=1)
-    check(a.read_reply(512)[:2] == (1, 0), "old client not served")
+    a.expect("old client not served", "READ", 0, 512, cookie=1,
+             read_len=512)
     check("removed disk" not in s.output(), "removed with a client left")
     a.request("DISC")
     s.wait_output("removed disk")
@@ -508,8 +453,7 @@ def _(ctx):
     for i in range(4):
         c = ctx.raw(s)
         c.go()
-        c.s.send(struct.pack(">IHHQQI", 0x25609513, 0, 0, 1, 0,
-                             MAX_PAYLOAD) * 20)
+        c.s.send(request_header("READ", 0, MAX_PAYLOAD) * 20)
         clients.append(c)
     half = ctx.raw(s)
     half.greeting()
@@ -532,8 +476,8 @@ def _(ctx):
     for i in range(300):
         c = ctx.raw(s)
         c.go("disk" if i % 2 else "ro", structured=bool(i % 3))
-        c.request("READ", i * 4096, 4096, cookie=i)
-        check(c.read_reply(4096)[:2] == (i, 0), "read %d" % i)
+        c.expect("read %d" % i, "READ", i * 4096, 4096, cookie=i,
+                 read_len=4096)
         if i % 4:
             c.request("DISC")
         c.close()
