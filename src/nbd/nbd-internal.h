@@ -125,6 +125,8 @@ struct NbdClient {
     bool dead;             /* socket broken: send nothing more */
     uint8_t *rbuf;         /* NBD_RECV_BUF bytes read ahead of the parser */
     size_t rstart, rend;   /* its unparsed bytes: [rstart, rend) */
+    bool rdrained;         /* the last read of the socket came short: it
+                              had nothing more, so wait before reading */
 
     /* Moves (nbd-move.c).  move_to: the context the client is asked to
      * move to, set by the main thread, cleared by the client once it has
@@ -204,10 +206,14 @@ void nbd_co_transmission(NbdClient *c);
 /* ---- nbd-sockio.c (coroutine only) ---- */
 
 /* Read what is there, waiting until something is (at most @cap bytes):
- * the count (> 0), -EPIPE at end of stream, or -errno. */
-ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap);
-/* Read exactly @len bytes: 0, -EPIPE at end of stream, or -errno. */
-int nbd_co_read(int fd, void *buf, size_t len);
+ * the count (> 0), -EPIPE at end of stream, or -errno.  @drained (NULL:
+ * not tracked): true when the previous read came short, so the socket
+ * had nothing more: wait for it first rather than try a read bound to
+ * fail with EAGAIN; set to whether this read came short. */
+ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap, bool *drained);
+/* Read exactly @len bytes: 0, -EPIPE at end of stream, or -errno.
+ * @drained as for nbd_co_recv_some(). */
+int nbd_co_read(int fd, void *buf, size_t len, bool *drained);
 /* Write every byte of @iov (modified): 0 or -errno. */
 int nbd_co_writev(int fd, struct iovec *iov, int iovcnt);
 int nbd_co_write(int fd, const void *buf, size_t len);

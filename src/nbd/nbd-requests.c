@@ -420,9 +420,9 @@ static int co_recv(NbdClient *c, void *buf, uint64_t len)
             continue;
         }
         if (p && len >= NBD_RECV_BUF) {
-            return nbd_co_read(c->fd, p, (size_t)len);
+            return nbd_co_read(c->fd, p, (size_t)len, &c->rdrained);
         }
-        n = nbd_co_recv_some(c->fd, c->rbuf, NBD_RECV_BUF);
+        n = nbd_co_recv_some(c->fd, c->rbuf, NBD_RECV_BUF, &c->rdrained);
         if (n < 0) {
             return (int)n;
         }
@@ -434,24 +434,32 @@ static int co_recv(NbdClient *c, void *buf, uint64_t len)
 
 /* Before a request header: make sure something of it is read ahead,
  * waiting for the socket in the one wait a move can interrupt (between
- * requests, where the client may be idle for ever).  0, -EAGAIN when a
- * move was asked for, or -errno (-EPIPE at end of stream). */
+ * requests, where the client may be idle for ever).  When the last read
+ * came short the socket is empty: wait first, rather than try a recv()
+ * bound to fail with EAGAIN.  0, -EAGAIN when a move was asked for, or
+ * -errno (-EPIPE at end of stream). */
 static int co_fill_for_header(NbdClient *c)
 {
     while (c->rstart == c->rend) {
-        ssize_t n = recv(c->fd, c->rbuf, NBD_RECV_BUF, MSG_DONTWAIT);
+        ssize_t n;
         int ret;
 
-        if (n > 0) {
-            c->rstart = 0;
-            c->rend = (size_t)n;
-        } else if (n == 0) {
-            return -EPIPE;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (c->rdrained) {
             ret = nbd_co_wait_request(c);
             if (ret < 0) {
                 return ret;
             }
+            c->rdrained = false;
+        }
+        n = recv(c->fd, c->rbuf, NBD_RECV_BUF, MSG_DONTWAIT);
+        if (n > 0) {
+            c->rstart = 0;
+            c->rend = (size_t)n;
+            c->rdrained = (size_t)n < NBD_RECV_BUF;
+        } else if (n == 0) {
+            return -EPIPE;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rdrained = true;
         } else if (errno != EINTR) {
             return -errno;
         }
