@@ -14,9 +14,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nbdcase import (  # noqa: E402
-    EINVAL, ENOSPC, EPERM, MAX_PAYLOAD, OPT, REP_ACK, REP_ERR_INVALID,
+    CMD, EINVAL, ENOSPC, EPERM, MAX_PAYLOAD, OPT, REP_ACK, REP_ERR_INVALID,
     REP_ERR_UNKNOWN, REP_ERR_UNSUP, REP_INFO, REP_META_CONTEXT, REP_SERVER,
-    SIZE, case, check, main, scaled)
+    REQUEST_MAGIC, SIZE, case, check, main, scaled)
 
 
 def still_served(ctx, s, export="disk"):
@@ -411,6 +411,36 @@ def _(ctx):
     for i in range(8):
         c.request("READ", 0, 1 << 20, cookie=i)
     c.close()                     # replies never read
+    still_served(ctx, s)
+
+
+@case("client-gone-with-replies-queued-frees-them")
+def _(ctx):
+    # Replies queued behind a full socket (big reads, some in hole and data
+    # chunks, some simple), then the client goes: the queue and the read
+    # buffers it holds must be freed (the sanitizer build finds a leak), the
+    # requests leave the in-flight counts (or the server never finishes
+    # the client and does not stop cleanly), and the others are served.
+    with open(ctx.path("disk.img"), "wb") as f:
+        f.truncate(SIZE)
+        for i in range(0, 16, 2):
+            f.seek(i << 20)
+            f.write(os.urandom(1 << 20))
+    s = ctx.server()
+    for structured in (True, False):
+        c = ctx.raw(s)
+        c.go(structured=structured)
+        blob = b""
+        for i in range(40):
+            blob += struct.pack(">IHHQQI", REQUEST_MAGIC, 0, CMD["READ"],
+                                i, (i % 12) << 20, 3 << 20)
+        c.send(blob)
+        # The server is sending: its queue is in use.  Then it fills the
+        # socket; leave it so for a moment (a wait, asserting nothing).
+        c.recv_exact(4096)
+        time.sleep(0.3)
+        c.close()
+        ctx.socks.remove(c)
     still_served(ctx, s)
 
 
