@@ -301,7 +301,7 @@ static int co_handshake(NbdClient *c)
     nbd_st64(greet + 8, NBD_IHAVEOPT);
     nbd_st16(greet + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
     if (nbd_co_write(c->wfd, greet, sizeof(greet)) < 0 ||
-        nbd_co_read(c->fd, cflags, sizeof(cflags)) < 0) {
+        nbd_co_read(c->fd, cflags, sizeof(cflags), NULL) < 0) {
         return OPT_CLOSE;
     }
     if (nbd_ld32(cflags) & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE |
@@ -316,7 +316,7 @@ static int co_handshake(NbdClient *c)
         Opt o;
         size_t i;
 
-        if (nbd_co_read(c->fd, hdr, sizeof(hdr)) < 0) {
+        if (nbd_co_read(c->fd, hdr, sizeof(hdr), NULL) < 0) {
             return OPT_CLOSE;
         }
         if (nbd_ld64(hdr) != NBD_IHAVEOPT) {
@@ -331,7 +331,7 @@ static int co_handshake(NbdClient *c)
             return OPT_CLOSE;
         }
         data = malloc(o.len ? o.len : 1);
-        if (!data || nbd_co_read(c->fd, data, o.len) < 0) {
+        if (!data || nbd_co_read(c->fd, data, o.len, NULL) < 0) {
             free(data);
             return OPT_CLOSE;
         }

@@ -9,6 +9,8 @@
  *                    thread), then its move to the export's context
  *   nbd-requests.c   transmission: the receive loop and one coroutine per
  *                    request (the export's context)
+ *   nbd-reply.c      each client's reply queue and its flusher: replies
+ *                    of a loop iteration go out in one sendmsg()
  *   nbd-parse.c      pure parsers and checks of what clients send (no
  *                    I/O: unit-testable and fuzzable)
  *   nbd-sockio.c     coroutine socket reads and writes
@@ -44,6 +46,7 @@
 #include "nbd/nbd-server.h"
 
 typedef struct NbdClient NbdClient;
+typedef struct NbdReply NbdReply;
 
 struct NbdExport {
     NbdServer *server;
@@ -117,14 +120,23 @@ struct NbdClient {
     uint16_t tx_flags;
 
     /* Transmission (the export's context). */
-    CoMutex send_lock;     /* one reply on the wire at a time */
     CoQueue waitq;         /* the receive loop, waiting for room or for
                               the requests in flight to finish */
-    unsigned in_flight;
-    uint64_t bytes_in_flight;
+    unsigned in_flight;    /* requests read whose last reply is not yet
+                              sent (nor dropped): it bounds the queue */
+    uint64_t bytes_in_flight; /* their request_cost() */
     bool dead;             /* socket broken: send nothing more */
     uint8_t *rbuf;         /* NBD_RECV_BUF bytes read ahead of the parser */
     size_t rstart, rend;   /* its unparsed bytes: [rstart, rend) */
+    bool rdrained;         /* the last read of the socket came short: it
+                              had nothing more, so wait before reading */
+    /* The reply queue (nbd-reply.c): replies not yet sent, oldest first,
+     * each whole (a chunk never interleaves with another), and the state
+     * of its flusher. */
+    NbdReply *rq_head;
+    NbdReply **rq_tailp;
+    int flush_state;       /* NBD_FLUSH_* */
+    AioContext *flush_ctx; /* where the flusher runs (the client's) */
 
     /* Moves (nbd-move.c).  move_to: the context the client is asked to
      * move to, set by the main thread, cleared by the client once it has
@@ -142,7 +154,11 @@ struct NbdClient {
 
 /* Requests in flight per client and their buffered bytes: past these the
  * receive loop stops reading, so a client that never reads its replies
- * cannot make the server buffer without bound. */
+ * cannot make the server buffer without bound.  A request counts until
+ * its last reply has left the reply queue (sent, or dropped with a dead
+ * client), not merely until it is queued: so the queue holds the replies
+ * of at most NBD_MAX_IN_FLIGHT requests and their data at most
+ * NBD_MAX_BYTES_IN_FLIGHT (plus one request's, as ever). */
 #define NBD_MAX_IN_FLIGHT        16
 #define NBD_MAX_BYTES_IN_FLIGHT  (64u << 20)
 /* Read-ahead of the request stream: a burst of requests costs one
@@ -195,6 +211,37 @@ void nbd_client_move_forget(NbdClient *c);
  * and the transmission phase on the export's context. */
 void nbd_client_co(void *opaque);
 
+/* ---- nbd-reply.c ---- */
+
+/* The flusher of a client's reply queue. */
+enum {
+    NBD_FLUSH_IDLE,        /* queue empty, nothing scheduled */
+    NBD_FLUSH_PENDING,     /* a bottom half will send the queue */
+    NBD_FLUSH_WAIT_OUT,    /* the socket is full: waiting for POLLOUT */
+};
+
+/* Initialise @c's (empty) reply queue. */
+void nbd_reply_queue_init(NbdClient *c);
+/*
+ * Queue one reply (or structured chunk) of @c: @head (@head_len bytes:
+ * header, small payload, message; copied), then @data_len bytes at @data
+ * (not copied: it must live until the reply is sent or dropped, which
+ * passing it in @own guarantees).  @own (NULL: none) is freed with the
+ * reply.  @final: the request's last reply; when it is sent or dropped,
+ * the request leaves c->in_flight and @charged leaves c->bytes_in_flight,
+ * and the receive loop is woken.  Never fails: out of memory breaks the
+ * client, and a dead client's reply is dropped at once (so @c may be gone
+ * when this returns after a final reply: touch it no more).  The first
+ * reply of a batch schedules the flusher, which sends what the loop
+ * iteration queued in one sendmsg().  Coroutine, on @c's context.
+ */
+void nbd_reply_queue(NbdClient *c, const void *head, size_t head_len,
+                     const void *data, size_t data_len, void *own,
+                     bool final, uint64_t charged);
+/* The socket broke (@err, negative): record why, send nothing more, make
+ * the receive loop see it.  Queued replies are dropped by the flusher. */
+void nbd_client_broken(NbdClient *c, int err);
+
 /* ---- nbd-requests.c ---- */
 
 /* Transmission phase of @c; returns when the client is gone and nothing
@@ -204,10 +251,14 @@ void nbd_co_transmission(NbdClient *c);
 /* ---- nbd-sockio.c (coroutine only) ---- */
 
 /* Read what is there, waiting until something is (at most @cap bytes):
- * the count (> 0), -EPIPE at end of stream, or -errno. */
-ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap);
-/* Read exactly @len bytes: 0, -EPIPE at end of stream, or -errno. */
-int nbd_co_read(int fd, void *buf, size_t len);
+ * the count (> 0), -EPIPE at end of stream, or -errno.  @drained (NULL:
+ * not tracked): true when the previous read came short, so the socket
+ * had nothing more: wait for it first rather than try a read bound to
+ * fail with EAGAIN; set to whether this read came short. */
+ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap, bool *drained);
+/* Read exactly @len bytes: 0, -EPIPE at end of stream, or -errno.
+ * @drained as for nbd_co_recv_some(). */
+int nbd_co_read(int fd, void *buf, size_t len, bool *drained);
 /* Write every byte of @iov (modified): 0 or -errno. */
 int nbd_co_writev(int fd, struct iovec *iov, int iovcnt);
 int nbd_co_write(int fd, const void *buf, size_t len);

@@ -18,7 +18,8 @@
  *    wakes the loop if it was waiting for a request (it could wait for
  *    ever on an idle client);
  *  - client: at its move point (before it reads a request), sees move_to,
- *    waits for its requests in flight, moves, clears move_to and drops
+ *    waits for its requests in flight (their replies sent: the reply
+ *    queue is empty, nbd-reply.c), moves, clears move_to and drops
  *    its count in exp->move_pending;
  *  - the main thread frees a client that left without moving: it drops
  *    the count on the client's behalf (nbd_client_move_forget()).
@@ -125,7 +126,9 @@ void nbd_co_move_point(NbdClient *c)
     if (!to) {
         return;
     }
-    /* Quiesce: what was started completes and is answered here. */
+    /* Quiesce: what was started completes and is answered here; a
+     * request counts until its last reply has left the reply queue, so
+     * the queue is empty and its flusher done when this ends. */
     while (c->in_flight > 0) {
         qemu_co_queue_wait(&c->waitq, NULL);
     }

@@ -2,8 +2,9 @@
 /*
  * The transmission phase, on the export's context: a receive loop that
  * reads request headers (and write payloads) and starts one coroutine per
- * request, so that many are in flight and replies go out in any order,
- * one at a time under the client's send lock.
+ * request, so that many are in flight and replies go out in any order:
+ * each request queues its replies on the client's reply queue
+ * (nbd-reply.c), which sends a loop iteration's worth at once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,70 +24,61 @@ typedef struct NbdReq {
     const char *why;    /* ... and its reason (static) */
     uint8_t *buf;       /* write payload, or read data */
     uint64_t charged;   /* bytes counted in c->bytes_in_flight */
+    bool answered;      /* its last reply is queued */
 } NbdReq;
 
 /* ---- replies ---- */
 
-/* The socket broke: reply nothing more, and make the receive loop see it
- * (shutdown wakes its read). */
-static void client_broken(NbdClient *c, int err)
+/* Queue one reply of @q (see nbd_reply_queue()).  The last one takes
+ * q->buf along: earlier chunks may point into it, and they leave the
+ * queue before it. */
+static void queue_reply(NbdReq *q, const void *head, size_t head_len,
+                        const void *data, size_t data_len, bool final)
 {
-    if (!c->dead) {
-        c->dead = true;
-        nbd_client_set_reason(c, "sending a reply: %s", strerror(-err));
-        shutdown(c->fd, SHUT_RDWR);
+    void *own = NULL;
+
+    if (final) {
+        own = q->buf;
+        q->buf = NULL;
+        q->answered = true;
     }
+    nbd_reply_queue(q->c, head, head_len, data, data_len, own, final,
+                    final ? q->charged : 0);
 }
 
-static void send_locked(NbdClient *c, struct iovec *iov, int iovcnt)
-{
-    int ret;
-
-    qemu_co_mutex_lock(&c->send_lock);
-    if (!c->dead) {
-        ret = nbd_co_writev(c->wfd, iov, iovcnt);
-        if (ret < 0) {
-            client_broken(c, ret);
-        }
-    }
-    qemu_co_mutex_unlock(&c->send_lock);
-}
-
-static void send_simple(NbdClient *c, uint64_t cookie, uint32_t error,
-                        void *data, size_t len)
+/* A simple reply (always the request's last). */
+static void send_simple(NbdReq *q, uint32_t error, const void *data,
+                        size_t len)
 {
     uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
-    struct iovec iov[2] = {
-        { .iov_base = hdr, .iov_len = sizeof(hdr) },
-        { .iov_base = data, .iov_len = error ? 0 : len },
-    };
 
     nbd_st32(hdr, NBD_SIMPLE_REPLY_MAGIC);
     nbd_st32(hdr + 4, error);
-    nbd_st64(hdr + 8, cookie);
-    send_locked(c, iov, 2);
+    nbd_st64(hdr + 8, q->r.cookie);
+    queue_reply(q, hdr, sizeof(hdr), data, error ? 0 : len, true);
 }
 
-/* One structured chunk: its header, then @iov[1..iovcnt-1] (iov[0] is
- * filled here). */
-static void send_chunk(NbdClient *c, uint64_t cookie, uint16_t flags,
-                       uint16_t type, struct iovec *iov, int iovcnt)
-{
-    uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE];
-    uint64_t len = 0;
-    int i;
+/* The largest chunk payload that goes in the head (copied): an error's. */
+#define NBD_MAX_CHUNK_HEAD (NBD_STRUCTURED_REPLY_SIZE + 6 + NBD_MAX_ERROR_MSG)
 
-    for (i = 1; i < iovcnt; i++) {
-        len += iov[i].iov_len;
+/* One structured chunk: its header, @plen bytes of @payload (copied),
+ * then @dlen bytes of @data (q->buf or part of it); the last with DONE. */
+static void send_chunk(NbdReq *q, uint16_t flags, uint16_t type,
+                       const void *payload, size_t plen, const void *data,
+                       size_t dlen)
+{
+    uint8_t head[NBD_MAX_CHUNK_HEAD];
+
+    nbd_st32(head, NBD_STRUCTURED_REPLY_MAGIC);
+    nbd_st16(head + 4, flags);
+    nbd_st16(head + 6, type);
+    nbd_st64(head + 8, q->r.cookie);
+    nbd_st32(head + 16, (uint32_t)(plen + dlen));
+    if (plen) {
+        memcpy(head + NBD_STRUCTURED_REPLY_SIZE, payload, plen);
     }
-    nbd_st32(hdr, NBD_STRUCTURED_REPLY_MAGIC);
-    nbd_st16(hdr + 4, flags);
-    nbd_st16(hdr + 6, type);
-    nbd_st64(hdr + 8, cookie);
-    nbd_st32(hdr + 16, (uint32_t)len);
-    iov[0].iov_base = hdr;
-    iov[0].iov_len = sizeof(hdr);
-    send_locked(c, iov, iovcnt);
+    queue_reply(q, head, NBD_STRUCTURED_REPLY_SIZE + plen, data, dlen,
+                flags & NBD_REPLY_FLAG_DONE);
 }
 
 /* The final answer to a request that carries no data; with structured
@@ -96,23 +88,21 @@ static void reply_status(NbdReq *q, uint32_t error, const char *msg)
     NbdClient *c = q->c;
 
     if (!c->structured) {
-        send_simple(c, q->r.cookie, error, NULL, 0);
+        send_simple(q, error, NULL, 0);
     } else if (!error) {
-        struct iovec iov[1];
-        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE,
-                   iov, 1);
+        send_chunk(q, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, NULL, 0, NULL,
+                   0);
     } else {
-        uint8_t payload[6];
+        uint8_t payload[6 + NBD_MAX_ERROR_MSG];
         size_t len = msg ? strnlen(msg, NBD_MAX_ERROR_MSG) : 0;
-        struct iovec iov[3] = {
-            [1] = { payload, sizeof(payload) },
-            [2] = { (void *)msg, len },
-        };
 
         nbd_st32(payload, error);
         nbd_st16(payload + 4, (uint16_t)len);
-        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
-                   iov, 3);
+        if (len) {
+            memcpy(payload + 6, msg, len);
+        }
+        send_chunk(q, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, payload,
+                   6 + len, NULL, 0);
     }
 }
 
@@ -124,16 +114,13 @@ static void send_read_chunk(NbdReq *q, uint64_t off, uint64_t len,
                             bool hole, bool done)
 {
     uint8_t payload[12];
-    struct iovec iov[3] = {
-        [1] = { payload, hole ? 12 : 8 },
-        [2] = { hole ? NULL : q->buf + (off - q->r.offset), len },
-    };
 
     nbd_st64(payload, off);
     nbd_st32(payload + 8, (uint32_t)len);
-    send_chunk(q->c, q->r.cookie, done ? NBD_REPLY_FLAG_DONE : 0,
+    send_chunk(q, done ? NBD_REPLY_FLAG_DONE : 0,
                hole ? NBD_REPLY_TYPE_OFFSET_HOLE : NBD_REPLY_TYPE_OFFSET_DATA,
-               iov, hole ? 2 : 3);
+               payload, hole ? 12 : 8,
+               hole ? NULL : q->buf + (off - q->r.offset), hole ? 0 : len);
 }
 
 /*
@@ -225,7 +212,7 @@ static int cmd_read(NbdReq *q)
     if (c->structured) {
         send_read_chunk(q, q->r.offset, q->r.len, false, true);
     } else {
-        send_simple(c, q->r.cookie, 0, q->buf, q->r.len);
+        send_simple(q, 0, q->buf, q->r.len);
     }
     return 0;
 }
@@ -233,13 +220,18 @@ static int cmd_read(NbdReq *q)
 static int cmd_write(NbdReq *q)
 {
     struct iovec io = { .iov_base = q->buf, .iov_len = q->r.len };
+    int ret;
 
     if (q->r.len == 0) {
         return 0;
     }
-    return block_co_pwritev(q->c->exp->node, (int64_t)q->r.offset, q->r.len,
-                            &io, 1,
-                            q->r.flags & NBD_CMD_FLAG_FUA ? BLOCK_REQ_FUA : 0);
+    ret = block_co_pwritev(q->c->exp->node, (int64_t)q->r.offset, q->r.len,
+                           &io, 1,
+                           q->r.flags & NBD_CMD_FLAG_FUA ? BLOCK_REQ_FUA : 0);
+    /* The payload is written: not kept while the reply waits to go. */
+    free(q->buf);
+    q->buf = NULL;
+    return ret;
 }
 
 static int cmd_flush(NbdReq *q)
@@ -332,28 +324,26 @@ static int cmd_block_status(NbdReq *q)
         }
         off += (uint64_t)pnum;
     }
-    {
-        struct iovec iov[2] = { [1] = { q->buf, (size_t)(p - q->buf) } };
-        send_chunk(c, q->r.cookie, NBD_REPLY_FLAG_DONE,
-                   NBD_REPLY_TYPE_BLOCK_STATUS, iov, 2);
-    }
+    send_chunk(q, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, NULL, 0,
+               q->buf, (size_t)(p - q->buf));
     return 0;
 }
 
+/* A command's run() answers success itself (READ, BLOCK_STATUS: their
+ * data) or leaves it to request_co(). */
 typedef struct NbdCmd {
     int (*run)(NbdReq *q);
-    bool replies_itself;   /* run() sent the success reply */
     int stats_op;          /* BlockStatsOp, or -1 */
 } NbdCmd;
 
 static const NbdCmd nbd_cmds[] = {
-    [NBD_CMD_READ] = { cmd_read, true, BLOCK_STATS_READ },
-    [NBD_CMD_WRITE] = { cmd_write, false, BLOCK_STATS_WRITE },
-    [NBD_CMD_FLUSH] = { cmd_flush, false, BLOCK_STATS_FLUSH },
-    [NBD_CMD_TRIM] = { cmd_trim, false, BLOCK_STATS_UNMAP },
-    [NBD_CMD_CACHE] = { cmd_cache, false, -1 },
-    [NBD_CMD_WRITE_ZEROES] = { cmd_write_zeroes, false, BLOCK_STATS_WRITE },
-    [NBD_CMD_BLOCK_STATUS] = { cmd_block_status, true, -1 },
+    [NBD_CMD_READ] = { cmd_read, BLOCK_STATS_READ },
+    [NBD_CMD_WRITE] = { cmd_write, BLOCK_STATS_WRITE },
+    [NBD_CMD_FLUSH] = { cmd_flush, BLOCK_STATS_FLUSH },
+    [NBD_CMD_TRIM] = { cmd_trim, BLOCK_STATS_UNMAP },
+    [NBD_CMD_CACHE] = { cmd_cache, -1 },
+    [NBD_CMD_WRITE_ZEROES] = { cmd_write_zeroes, BLOCK_STATS_WRITE },
+    [NBD_CMD_BLOCK_STATUS] = { cmd_block_status, -1 },
 };
 
 static void request_co(void *opaque)
@@ -379,21 +369,19 @@ static void request_co(void *opaque)
                              start, (int64_t)q->r.offset,
                              q->r.type == NBD_CMD_FLUSH ? 0 : q->r.len, ret);
         }
-        if (ret < 0) {
+        if (ret < 0 && !q->answered) {
             char msg[96];
 
             snprintf(msg, sizeof(msg), "%s failed: %s",
                      nbd_cmd_name(q->r.type), strerror(-ret));
             reply_status(q, nbd_errno_to_wire(-ret), msg);
-        } else if (!cmd->replies_itself) {
+        } else if (!q->answered) {
             reply_status(q, 0, NULL);
         }
     }
-    free(q->buf);
-    c->in_flight--;
-    c->bytes_in_flight -= q->charged;
+    /* The last reply took q->buf and will take the request out of the
+     * counts once it is sent: @c may be gone by now (nbd_reply_queue()). */
     free(q);
-    qemu_co_queue_restart_all(&c->waitq);
 }
 
 /* ---- the receive loop ---- */
@@ -420,9 +408,9 @@ static int co_recv(NbdClient *c, void *buf, uint64_t len)
             continue;
         }
         if (p && len >= NBD_RECV_BUF) {
-            return nbd_co_read(c->fd, p, (size_t)len);
+            return nbd_co_read(c->fd, p, (size_t)len, &c->rdrained);
         }
-        n = nbd_co_recv_some(c->fd, c->rbuf, NBD_RECV_BUF);
+        n = nbd_co_recv_some(c->fd, c->rbuf, NBD_RECV_BUF, &c->rdrained);
         if (n < 0) {
             return (int)n;
         }
@@ -434,24 +422,32 @@ static int co_recv(NbdClient *c, void *buf, uint64_t len)
 
 /* Before a request header: make sure something of it is read ahead,
  * waiting for the socket in the one wait a move can interrupt (between
- * requests, where the client may be idle for ever).  0, -EAGAIN when a
- * move was asked for, or -errno (-EPIPE at end of stream). */
+ * requests, where the client may be idle for ever).  When the last read
+ * came short the socket is empty: wait first, rather than try a recv()
+ * bound to fail with EAGAIN.  0, -EAGAIN when a move was asked for, or
+ * -errno (-EPIPE at end of stream). */
 static int co_fill_for_header(NbdClient *c)
 {
     while (c->rstart == c->rend) {
-        ssize_t n = recv(c->fd, c->rbuf, NBD_RECV_BUF, MSG_DONTWAIT);
+        ssize_t n;
         int ret;
 
-        if (n > 0) {
-            c->rstart = 0;
-            c->rend = (size_t)n;
-        } else if (n == 0) {
-            return -EPIPE;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (c->rdrained) {
             ret = nbd_co_wait_request(c);
             if (ret < 0) {
                 return ret;
             }
+            c->rdrained = false;
+        }
+        n = recv(c->fd, c->rbuf, NBD_RECV_BUF, MSG_DONTWAIT);
+        if (n > 0) {
+            c->rstart = 0;
+            c->rend = (size_t)n;
+            c->rdrained = (size_t)n < NBD_RECV_BUF;
+        } else if (n == 0) {
+            return -EPIPE;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rdrained = true;
         } else if (errno != EINTR) {
             return -errno;
         }

@@ -180,7 +180,7 @@ static void client_new(NbdServer *s, int fd)
         free(c);
         return;
     }
-    qemu_co_mutex_init(&c->send_lock);
+    nbd_reply_queue_init(c);
     qemu_co_queue_init(&c->waitq);
     aio_timer_init(&c->handshake_timer, s->main_ctx, AIO_CLOCK_MONOTONIC,
                    handshake_timeout, c);

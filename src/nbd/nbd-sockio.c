@@ -10,32 +10,44 @@
 
 #include "nbd/nbd-internal.h"
 
-ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap)
+ssize_t nbd_co_recv_some(int fd, void *buf, size_t cap, bool *drained)
 {
-    for (;;) {
-        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
+    bool wait = drained && *drained;
 
-        if (n > 0) {
-            return n;
-        } else if (n == 0) {
-            return -EPIPE;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    for (;;) {
+        ssize_t n;
+
+        if (wait) {
             int ret = qemu_co_wait_fd(fd, POLLIN);
             if (ret < 0) {
                 return ret;
             }
+            wait = false;
+        }
+        n = recv(fd, buf, cap, MSG_DONTWAIT);
+        if (n > 0) {
+            if (drained) {
+                /* A stream socket gives all it has up to @cap: short
+                 * means empty, and the next recv() would be EAGAIN. */
+                *drained = (size_t)n < cap;
+            }
+            return n;
+        } else if (n == 0) {
+            return -EPIPE;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            wait = true;
         } else if (errno != EINTR) {
             return -errno;
         }
     }
 }
 
-int nbd_co_read(int fd, void *buf, size_t len)
+int nbd_co_read(int fd, void *buf, size_t len, bool *drained)
 {
     uint8_t *p = buf;
 
     while (len > 0) {
-        ssize_t n = nbd_co_recv_some(fd, p, len);
+        ssize_t n = nbd_co_recv_some(fd, p, len, drained);
 
         if (n < 0) {
             return (int)n;
