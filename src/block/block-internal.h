@@ -45,6 +45,9 @@ struct BlockNode {
     char *filename;
     int fd;
     bool is_block_device;
+    /* A regular file in memory (tmpfs, ramfs), whose small reads and
+     * writes the home thread makes itself: see block-run.c. */
+    bool memory_backed;
     int64_t size;
     /* With O_DIRECT: what offsets and lengths (request_align) and buffer
      * addresses and lengths (mem_align) must be multiples of; 1 without. */

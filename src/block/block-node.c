@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "block/block-internal.h"
@@ -141,6 +143,14 @@ static int probe_direct_alignment(BlockNode *node, char **errp)
     return 0;
 }
 
+static bool file_is_memory_backed(int fd)
+{
+    struct statfs fs;
+
+    return fstatfs(fd, &fs) == 0 &&
+           (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
 /* Type, size and alignments of the open image. */
 static int probe_image(BlockNode *node, char **errp)
 {
@@ -178,6 +188,7 @@ static int probe_image(BlockNode *node, char **errp)
         }
         node->size = end;
         node->fallocate_align = 1;
+        node->memory_backed = file_is_memory_backed(node->fd);
     } else {
         return fail(errp, EINVAL,
                     "'file' driver requires '%s' to be a regular file or a "

@@ -3,6 +3,13 @@
  * Where a node's system calls run, from the calling coroutine:
  *  - aio=io_uring: the context's I/O engine (aio_co_io()), which uses the
  *    thread's io_uring, or the thread pool when the context has no ring;
+ *    except reads and writes of at most BLOCK_INLINE_MAX bytes on a file
+ *    in memory (tmpfs, ramfs), which the home thread makes itself.  Those
+ *    file systems cannot read or write without blocking (RWF_NOWAIT is
+ *    EOPNOTSUPP there), so io_uring hands every such request to one of
+ *    its worker threads: a wake-up and a trip to another CPU for what is
+ *    a copy from memory (measured with fio's nbd engine, 4 KiB random
+ *    reads at QD32: 8.5 us of server CPU per read that way, 2.3 inline);
  *  - aio=threads: the context's thread pool, always.  The engine has no
  *    way to be told "use the pool for this one", so this file submits the
  *    work itself: a worker makes the call and stores its result, the
@@ -23,6 +30,9 @@
 #include <iothread/thread-pool.h>
 
 #include "block/block-internal.h"
+
+/* Beyond this, an inline copy would hold the loop up too long. */
+#define BLOCK_INLINE_MAX (1024 * 1024)
 
 typedef struct PoolWait {
     ssize_t (*fn)(void *arg);
@@ -45,9 +55,9 @@ static ssize_t rw_once(const AioIoRequest *req, const struct iovec *iov,
     return n < 0 ? -errno : n;
 }
 
-/* A read or write: one vectored call, then, only after a short transfer,
- * the rest element by element. */
-static ssize_t pool_rw(const AioIoRequest *req)
+/* A read or write, synchronously: one vectored call, then, only after a
+ * short transfer, the rest element by element. */
+static ssize_t sync_rw(const AioIoRequest *req)
 {
     ssize_t n = rw_once(req, req->iov, req->iovcnt, req->offset);
     int64_t done;
@@ -96,7 +106,7 @@ static ssize_t pool_request(void *opaque)
     switch (req->op) {
     case AIO_IO_READV:
     case AIO_IO_WRITEV:
-        return pool_rw(req);
+        return sync_rw(req);
     case AIO_IO_FDATASYNC:
         ret = fdatasync(req->fd);
         break;
@@ -143,9 +153,24 @@ ssize_t block_run_in_pool(ssize_t (*fn)(void *arg), void *arg)
     return w.ret;
 }
 
+static bool runs_inline(const BlockNode *node, const AioIoRequest *req)
+{
+    int64_t size;
+
+    if (!node->memory_backed ||
+        (req->op != AIO_IO_READV && req->op != AIO_IO_WRITEV)) {
+        return false;
+    }
+    size = block_iov_size(req->iov, req->iovcnt);
+    return size >= 0 && size <= BLOCK_INLINE_MAX;
+}
+
 ssize_t block_run(const BlockNode *node, AioIoRequest *req)
 {
     req->fd = node->fd;
+    if (node->opts.aio == BLOCK_AIO_IO_URING && runs_inline(node, req)) {
+        return sync_rw(req);
+    }
     if (node->opts.aio == BLOCK_AIO_IO_URING) {
         return aio_co_io(req);
     }
