@@ -129,6 +129,13 @@ static bool try_poll_mode(AioContext *ctx, AioHandlerList *ready,
         unsigned spins = 0;
         bool found;
 
+        /* What is queued for the kernel (io_uring: fd polls, the I/O
+         * engine's partial batch) must be there, or no completion of it
+         * can show up while we spin: the whole window would be lost, and
+         * then added to the latency of the event. */
+        if (ctx->fdmon->flush) {
+            ctx->fdmon->flush(ctx);
+        }
         poll_set_started(ctx, ready, true);
         stat_add(&ctx->stat_poll_passes, 1);
         ctx->walkers++;
