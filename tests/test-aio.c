@@ -745,6 +745,52 @@ TEST_FDMON(poll_callbacks)
     aio_context_free(ctx);
 }
 
+typedef struct Chain {
+    AioBH *bh;
+    int left;
+} Chain;
+
+/* Schedules itself again from the loop's own dispatch, as a coroutine
+ * woken by a completion does. */
+static void chain_bh(void *opaque)
+{
+    Chain *c = opaque;
+
+    if (--c->left > 0) {
+        aio_bh_schedule(c->bh);
+    }
+}
+
+/*
+ * The loop's own notifications (a BH scheduled during its dispatch sets
+ * ctx->notified) are no event that polling waited for: an iteration that
+ * starts with a BH pending neither polls nor blocks, so it must not grow
+ * the window (before, each counted as an event 0 ns into a window of 0,
+ * which grew it at once after every shrink, and the next wait polled in
+ * vain).
+ */
+TEST_FDMON(own_bh_notifications_do_not_grow_the_polling_window)
+{
+    AioContext *ctx = new_ctx(fdmon);
+    Chain c = {.left = 20};
+    AioStats st;
+
+    REQUIRE(ctx);
+    aio_context_set_poll_params(ctx, 10LL * 1000 * 1000 * 1000, 0, 0);
+    c.bh = aio_bh_new(ctx, chain_bh, &c);
+    REQUIRE(c.bh);
+    aio_poll(ctx, false); /* the wake-up that set_poll_params sent */
+    aio_bh_schedule(c.bh);
+    while (c.left > 0) {
+        CHECK(aio_poll(ctx, true));
+    }
+    aio_context_get_stats(ctx, &st);
+    CHECK_EQ_INT(st.poll_ns, 0);
+    CHECK_EQ_INT(st.poll_passes, 0);
+    aio_bh_delete(c.bh);
+    aio_context_free(ctx);
+}
+
 /* ---- timers ---- */
 
 typedef struct TimerData {

@@ -480,6 +480,80 @@ TEST_FDMON(n_requests_take_ceil_n_over_batch_submissions)
     batch_case(fdmon, 7, 64, uring ? 9 : 0, uring ? 10 : 0);
 }
 
+/* The peer's byte for the receive below: sent by a timer, so that the
+ * receive completes while the loop is blocked in io_uring_enter(). */
+static void send_one_byte(void *opaque)
+{
+    int *fd = opaque;
+
+    CHECK(write(*fd, "x", 1) == 1);
+}
+
+/*
+ * The io_uring engine's completions are reaped by the loop's own wait (one
+ * that blocked in io_uring_enter(), or that found them in the completion
+ * queue): they are dispatched in that iteration, without an eventfd write
+ * to wake a loop that is already awake (and the read of it, and the extra
+ * iteration).  With polling off, so that every wait is a blocking one;
+ * with it on too, where the busy poll sees the completion queue.  A
+ * completion's BH is still scheduled, only not announced to the kernel.
+ */
+TEST(io_uring_completions_write_no_eventfd)
+{
+    for (int poll = 0; poll < 2; poll++) {
+        AioContext *ctx = NULL;
+        static char buf[BLK];
+        char byte = 0;
+        struct iovec v = {buf, sizeof(buf)}, bv = {&byte, 1};
+        struct msghdr m = {.msg_iov = &bv, .msg_iovlen = 1};
+        int sv[2];
+        CbState ws = {.home = pthread_self()}, rs = ws;
+        AioIoRequest wr = {.op = AIO_IO_WRITEV, .fd = temp_fd(), .iov = &v,
+                           .iovcnt = 1, .cb = on_done, .opaque = &ws};
+        AioIoRequest rd = {.op = AIO_IO_RECVMSG, .msg = &m, .cb = on_done,
+                           .opaque = &rs};
+        AioTimer *t;
+        AioStats st;
+
+        REQUIRE(wr.fd >= 0);
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        if (aio_context_new(&ctx, AIO_FDMON_IO_URING) < 0) {
+            SKIP("no io_uring");
+        }
+        REQUIRE(aio_context_set_poll_params(ctx, poll ? 1000000 : 0, 0, 0) ==
+                0);
+        /* Not counted: the call above may wake the loop (it should). */
+        while (aio_poll(ctx, false)) {
+        }
+        aio_context_get_stats(ctx, &st);
+        uint64_t writes0 = st.notify_writes, waits0 = st.blocking_waits;
+
+        /* A file write, and a receive that only the peer's byte, sent by
+         * a timer 1 ms later, completes. */
+        rd.fd = sv[0];
+        t = aio_timer_new(ctx, AIO_CLOCK_MONOTONIC, send_one_byte, &sv[1]);
+        REQUIRE(t);
+        REQUIRE(aio_io_submit(ctx, &wr) == 0);
+        REQUIRE(aio_io_submit(ctx, &rd) == 0);
+        REQUIRE(aio_timer_mod_in(t, 1000000) == 0);
+        while (ws.calls + rs.calls < 2) {
+            aio_poll(ctx, true);
+        }
+        CHECK_EQ_INT(ws.ret, BLK);
+        CHECK_EQ_INT(rs.ret, 1);
+        CHECK(byte == 'x');
+        aio_context_get_stats(ctx, &st);
+        CHECK(st.blocking_waits > waits0); /* the loop did block */
+        CHECK_EQ_INT(st.notify_writes - writes0, 0);
+        CHECK_EQ_INT(st.io_completed, 2);
+        aio_timer_free(t);
+        close(sv[0]);
+        close(sv[1]);
+        close(wr.fd);
+        aio_context_free(ctx);
+    }
+}
+
 /* ---- Sockets: AIO_IO_RECVMSG / AIO_IO_SENDMSG ---- */
 
 enum { SOCK_BYTES = 1 << 20 }; /* far more than a socket buffer holds */

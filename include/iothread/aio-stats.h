@@ -62,8 +62,8 @@ extern "C" {
     X(io_in_flight, "io-in-flight", NULL,                                      \
       "I/O engine requests submitted and not completed yet; a gauge")          \
     X(io_uring_enters, "io-uring-enters", NULL,                                \
-      "io_uring_enter() calls the I/O engine made to submit (0 without "       \
-      "io_uring)")
+      "io_uring_enter() calls that submitted I/O engine requests (0 "          \
+      "without io_uring)")
 
 /*
  * Per-context counters.  Each is written by one thread (the home thread,

@@ -30,7 +30,8 @@
  *  - "io_uring" when the context's fd monitor is io_uring: requests go to
  *    that same ring (one per thread), at most aio-max-batch of them per
  *    io_uring_enter() (0: 32), and whatever is queued is submitted before
- *    the loop blocks, so no request waits for a batch to fill.  While the
+ *    the loop blocks or busy-polls (in the loop's own io_uring_enter(),
+ *    which waits), so no request waits for a batch to fill.  While the
  *    loop busy-polls it sees completions in the ring without a system
  *    call.  A full submission queue queues requests rather than failing.
  *  - "thread-pool" otherwise (epoll or poll, e.g. io_uring refused or
@@ -128,8 +129,11 @@ typedef struct AioIoStats {
     uint64_t submitted; /* requests aio_io_submit() accepted */
     uint64_t completed; /* ... whose callback has run */
     uint64_t in_flight; /* submitted - completed */
-    uint64_t enters;    /* io_uring_enter() calls made to submit them
-                           (io_uring engine; 0 on the thread pool) */
+    uint64_t enters;    /* io_uring_enter() calls that submitted any of
+                           them: the engine's own for full batches, and
+                           the loop's (its wait, or before it busy-polls)
+                           when it carried a partial one (io_uring
+                           engine; 0 on the thread pool) */
 } AioIoStats;
 
 /* aio_io_get_stats: fill *@stats for @ctx.  Thread-safe; NULL @stats does

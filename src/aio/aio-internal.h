@@ -107,9 +107,11 @@ struct FdmonOps {
      */
     int (*wait)(AioContext *ctx, AioHandlerList *ready, int64_t timeout_ns);
     /*
-     * Optional: true when wait() would find something without blocking,
-     * checked without a system call (io_uring's completion queue).  Lets
-     * the polling loop notice fd events.
+     * Optional: true when wait() has work that needs no blocking,
+     * checked without a system call (io_uring: completions to reap or
+     * requests queued in the ring to submit).  Lets the polling loop
+     * notice fd events, and makes aio_poll() call wait() even when
+     * polling found work, so that nothing queued is left behind.
      */
     bool (*peek)(AioContext *ctx);
     /*
@@ -119,9 +121,11 @@ struct FdmonOps {
      */
     int (*get_fd)(AioContext *ctx);
     /*
-     * Optional: before an outer loop blocks on get_fd(), make that fd
-     * cover every handler (io_uring: re-arm fired polls and submit what
-     * is queued, which wait() would otherwise do on its way in).
+     * Optional: before an outer loop blocks on get_fd(), or aio_poll()
+     * busy-polls, make the kernel cover every handler and request
+     * (io_uring: re-arm fired polls and submit what is queued, which
+     * wait() would otherwise do on its way in): a completion can only
+     * be seen for what was submitted.
      */
     void (*flush)(AioContext *ctx);
 };
@@ -348,6 +352,22 @@ int64_t aio_compute_timeout(AioContext *ctx);
 bool aio_poll_stop_polling(AioContext *ctx, AioHandlerList *ready);
 /* Clear ctx->notified after a wait, before anything runs. */
 bool aio_notify_accept(AioContext *ctx);
+
+/*
+ * The fd monitor's wait will not block any more in this iteration (its
+ * system call has returned, or it found completions without one): lower
+ * notify_me to what it is outside the wait, as aio_poll() does after it,
+ * before the wait reaps.  A notification from then on (the I/O engine's
+ * completion BH, scheduled by the reaping itself, or another thread) sets
+ * ctx->notified without an eventfd write: the home thread accepts it and
+ * looks at all work before it can block again (aio-internal.h's protocol;
+ * the store is the one aio_poll() makes, only earlier).  Home thread.
+ */
+static inline void aio_wait_returned(AioContext *ctx)
+{
+    atomic_store_explicit(&ctx->notify_me, ctx->notify_me_base,
+                          memory_order_release);
+}
 /* Run BHs, the handlers on @ready and expired timers, and end the handler
  * walk that the caller began with ctx->walkers++.  True on progress. */
 bool aio_dispatch_pass(AioContext *ctx, AioHandlerList *ready);
@@ -381,6 +401,10 @@ struct io_uring *aio_fdmon_io_uring_ring(AioContext *ctx);
 /* io-engine-uring.c: a completion of the engine's (@user_data without
  * its tag bit), reaped by the fd monitor; queued, run by the engine's BH. */
 void aio_io_uring_complete(AioContext *ctx, uint64_t user_data, int32_t res);
+/* io-engine-uring.c: the fd monitor made an io_uring_enter() that
+ * submitted the ring's queue, perhaps with the engine's requests in it
+ * (counted in io_uring_enters if so). */
+void aio_io_uring_entered(AioContext *ctx);
 /* io-engine.c: wait for the engine's requests in the kernel (they write
  * into the caller's buffers), drop the rest without callbacks, free the
  * state. */

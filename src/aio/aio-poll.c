@@ -129,6 +129,13 @@ static bool try_poll_mode(AioContext *ctx, AioHandlerList *ready,
         unsigned spins = 0;
         bool found;
 
+        /* What is queued for the kernel (io_uring: fd polls, the I/O
+         * engine's partial batch) must be there, or no completion of it
+         * can show up while we spin: the whole window would be lost, and
+         * then added to the latency of the event. */
+        if (ctx->fdmon->flush) {
+            ctx->fdmon->flush(ctx);
+        }
         poll_set_started(ctx, ready, true);
         stat_add(&ctx->stat_poll_passes, 1);
         ctx->walkers++;
@@ -300,7 +307,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
 {
     AioHandlerList ready = {NULL};
     int64_t max_ns, timeout, start = 0;
-    bool found = false;
+    bool found = false, waits;
 
     ARG_CHECK(ctx, false);
     aio_assert_home(ctx);
@@ -309,6 +316,9 @@ bool aio_poll(AioContext *ctx, bool blocking)
     ctx->walkers++;
 
     timeout = blocking ? aio_compute_timeout(ctx) : 0;
+    /* Whether this iteration may wait for an event at all (poll or
+     * block): only then does it tell the windows anything. */
+    waits = timeout != 0;
     if (max_ns > 0) {
         start = aio_now_ns();
         found = try_poll_mode(ctx, &ready, &timeout, start);
@@ -350,7 +360,13 @@ bool aio_poll(AioContext *ctx, bool blocking)
     }
     bool notified = aio_notify_accept(ctx);
 
-    if (max_ns > 0) {
+    /* Not when work was pending from the start (a BH, most often one
+     * that the last dispatch scheduled, which also set ctx->notified):
+     * nothing was waited for, and counting that notification as an event
+     * that came 0 ns into the window would grow a window that the last
+     * long wait has just shrunk (poll-shrink), on every iteration.  QEMU
+     * adapts only for sources that fired while it polled or waited. */
+    if (max_ns > 0 && waits) {
         adapt_polling(ctx, start, notified);
     }
 

@@ -5,7 +5,8 @@
  * Each watched fd has one one-shot POLL_ADD in flight.  When it completes,
  * the handler goes on the ready list and on the re-arm list; the next wait
  * queues a new POLL_ADD for it, which reaches the kernel in the same
- * io_uring_enter() that waits.  Not sooner: the handler must have run
+ * io_uring_enter() that waits (or in the one before aio_poll() busy-polls
+ * the completion queue: flush()).  Not sooner: the handler must have run
  * first, or the kernel finds the fd still readable, completes the poll at
  * once and the handler is called again for data it has already read (a
  * full submission queue would submit re-arms queued while completions are
@@ -111,19 +112,27 @@ static void fdmon_io_uring_fini(AioContext *ctx)
     ctx->fdmon_state = NULL;
 }
 
+/* Submit the queue: the I/O engine's requests in it too, which it
+ * counts. */
+static void submit(AioContext *ctx, UringState *s)
+{
+    io_uring_submit(&s->ring);
+    aio_io_uring_entered(ctx);
+}
+
 /* An SQE, making room by submitting when the queue is full. */
-static struct io_uring_sqe *get_sqe(UringState *s)
+static struct io_uring_sqe *get_sqe(AioContext *ctx, UringState *s)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
 
     if (!sqe) {
-        io_uring_submit(&s->ring);
+        submit(ctx, s);
         sqe = io_uring_get_sqe(&s->ring);
     }
     return sqe;
 }
 
-static int arm(UringState *s, AioHandler *node)
+static int arm(AioContext *ctx, UringState *s, AioHandler *node)
 {
     PollToken *t = calloc(1, sizeof(*t));
     struct io_uring_sqe *sqe;
@@ -131,7 +140,7 @@ static int arm(UringState *s, AioHandler *node)
     if (!t) {
         return -ENOMEM;
     }
-    sqe = get_sqe(s);
+    sqe = get_sqe(ctx, s);
     if (!sqe) {
         free(t);
         return -EBUSY;
@@ -144,10 +153,10 @@ static int arm(UringState *s, AioHandler *node)
     return 0;
 }
 
-static int disarm(UringState *s, AioHandler *node)
+static int disarm(AioContext *ctx, UringState *s, AioHandler *node)
 {
     PollToken *t = node->uring_poll;
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = get_sqe(ctx, s);
 
     if (!sqe) {
         return -EBUSY;
@@ -167,11 +176,11 @@ static int fdmon_io_uring_update(AioContext *ctx, AioHandler *node,
     int ret;
 
     LIST_SAFE_REMOVE(node, uring_rearm); /* armed below if still wanted */
-    if (node->uring_poll && (ret = disarm(s, node)) < 0) {
+    if (node->uring_poll && (ret = disarm(ctx, s, node)) < 0) {
         return ret;
     }
     if (node->events) {
-        ret = arm(s, node);
+        ret = arm(ctx, s, node);
         if (ret < 0) {
             return ret;
         }
@@ -216,13 +225,13 @@ static void process_cqe(AioContext *ctx, UringState *s,
 /* Arm again what fired: its handler has run since (or a nested aio_poll()
  * runs inside it, which, like poll(2), may report the fd again).  A
  * handler changed or removed meanwhile has left the list (update()). */
-static void rearm_fired(UringState *s)
+static void rearm_fired(AioContext *ctx, UringState *s)
 {
     AioHandler *node;
 
     while ((node = LIST_FIRST(&s->rearm))) {
         LIST_REMOVE(node, uring_rearm);
-        if (arm(s, node) < 0) {
+        if (arm(ctx, s, node) < 0) {
             /* Out of memory: keep it for the next wait rather than lose
              * the fd for good. */
             LIST_INSERT_HEAD(&s->rearm, node, uring_rearm);
@@ -240,15 +249,16 @@ static int fdmon_io_uring_get_fd(AioContext *ctx)
     return s->ring.ring_fd;
 }
 
-/* Before an outer loop blocks on that fd: every wanted poll must be in the
- * kernel, as the submission in wait() would have put it. */
+/* Before an outer loop blocks on that fd, or aio_poll() busy-polls the
+ * completion queue: every wanted poll and every queued request must be in
+ * the kernel, as the submission in wait() would have put it. */
 static void fdmon_io_uring_flush(AioContext *ctx)
 {
     UringState *s = ctx->fdmon_state;
 
-    rearm_fired(s);
+    rearm_fired(ctx, s);
     if (io_uring_sq_ready(&s->ring)) {
-        io_uring_submit(&s->ring);
+        submit(ctx, s);
     }
 }
 
@@ -260,24 +270,29 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
     unsigned head, n = 0;
     int ret, added = 0;
 
-    rearm_fired(s);
-    if (timeout_ns == 0) {
-        if (io_uring_sq_ready(&s->ring)) {
-            io_uring_submit(&s->ring);
-        }
-    } else if (!io_uring_cq_ready(&s->ring)) {
+    rearm_fired(ctx, s);
+    if (timeout_ns != 0 && !io_uring_cq_ready(&s->ring)) {
         struct __kernel_timespec ts, *tsp = NULL;
 
         if (timeout_ns > 0) {
             AIO_NS_TO_TIMESPEC(&ts, timeout_ns);
             tsp = &ts;
         }
+        /* What is queued (the engine's partial batches too) goes in the
+         * io_uring_enter() that waits. */
         ret = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, tsp, NULL);
+        aio_io_uring_entered(ctx);
         if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+            aio_wait_returned(ctx);
             return ret;
         }
     } else if (io_uring_sq_ready(&s->ring)) {
-        io_uring_submit(&s->ring);
+        submit(ctx, s);
+    }
+    if (timeout_ns != 0) {
+        /* No more blocking before the dispatch: what the reaping below
+         * notifies (the engine's completion BH) needs no eventfd write. */
+        aio_wait_returned(ctx);
     }
     io_uring_for_each_cqe(&s->ring, head, cqe) {
         process_cqe(ctx, s, cqe, ready, &added);
@@ -287,12 +302,14 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioHandlerList *ready,
     return added;
 }
 
-/* Completions waiting in the shared ring: seen without a system call. */
+/* Completions waiting in the shared ring, or requests queued in it (the
+ * I/O engine leaves partial batches for the next enter): seen without a
+ * system call. */
 static bool fdmon_io_uring_peek(AioContext *ctx)
 {
     UringState *s = ctx->fdmon_state;
 
-    return io_uring_cq_ready(&s->ring) > 0;
+    return io_uring_cq_ready(&s->ring) > 0 || io_uring_sq_ready(&s->ring) > 0;
 }
 
 struct io_uring *aio_fdmon_io_uring_ring(AioContext *ctx)

@@ -31,6 +31,9 @@ typedef struct AioIoState {
     AioIoList done;     /* completed, callback not run yet (io_uring,
                            sockets without it) */
     unsigned in_kernel; /* io_uring: SQEs prepared whose CQE is unseen */
+    unsigned in_ring;   /* io_uring: requests written to the ring that no
+                           io_uring_enter() has submitted yet (fewer than
+                           aio-max-batch) */
     AioIoSockWait *sock_waits; /* no io_uring: sockets waited for */
     /* The counters are the context's (stat_io_*, AIO_STATS_FOREACH). */
 } AioIoState;
@@ -58,10 +61,12 @@ struct msghdr *aio_io_send_hdr(AioIoRequest *req);
 void aio_io_release(AioIoRequest *req);
 
 /* io-engine-uring.c */
-/* Queue @req; submits a batch when aio-max-batch are queued, and the
- * rest from the engine's BH, before the loop can block. */
+/* Write @req to the ring; submits a batch when aio-max-batch are there,
+ * and leaves the rest to the fd monitor's next io_uring_enter(), which
+ * comes before the loop can block or busy-poll. */
 void aio_io_uring_submit(AioIoState *st, AioIoRequest *req);
-/* Write what is queued to the ring (from the engine's BH). */
+/* Write what is queued to the ring (on submission, and from the engine's
+ * BH for requests that found it full or are continued). */
 void aio_io_uring_flush(AioIoState *st);
 /* Cancel what may wait for ever, wait for what the kernel holds, drop
  * what is queued. */

@@ -5,12 +5,18 @@
  * same io_uring_enter(), and a busy-polling loop sees completions in the
  * shared completion queue without a system call (FdmonOps.peek).
  *
- * Batching: requests are queued on the engine and written to the ring by
- * flush(), at most aio-max-batch of them per io_uring_enter().  A request
- * that completes a batch is submitted at once; a partial batch is
- * submitted by the engine's bottom half, which aio_io_uring_submit()
- * schedules, so the loop cannot block before it (a scheduled BH makes the
- * wait non-blocking): nothing waits for a batch that never fills.
+ * Batching: a request is written to the ring when it is submitted, and
+ * at most aio-max-batch of them go to the kernel per io_uring_enter().  A
+ * request that completes a batch is submitted at once; a partial batch
+ * stays in the ring for the fd monitor's next io_uring_enter(): the one
+ * that waits (io_uring_submit_and_wait_timeout()), or the one before
+ * aio_poll() busy-polls (FdmonOps.flush), or before an outer loop blocks.
+ * So nothing waits for a batch that never fills, and the partial batch
+ * costs no system call of its own.  The fd monitor reports its enters
+ * (aio_io_uring_entered()) so that those which carried requests count.
+ * Fewer than aio-max-batch requests are ever left in the ring, so no
+ * enter carries more.  Requests that find the ring full wait on the
+ * engine's queue for its bottom half.
  *
  * Completions are reaped by the fd monitor's wait and handed to
  * aio_io_uring_complete(), which only queues them: callbacks may do
@@ -77,19 +83,42 @@ static void prep(struct io_uring_sqe *sqe, AioIoRequest *req)
     io_uring_sqe_set_data64(sqe, (__u64)(uintptr_t)req | USER_DATA_TAG);
 }
 
-static void enter(AioIoState *st, struct io_uring *ring)
+/* After any io_uring_enter() that submitted the ring's queue: the
+ * requests it took are no longer waiting in the ring. */
+static void entered(AioIoState *st, struct io_uring *ring)
 {
-    /* On failure (-EAGAIN, -EBUSY) the SQEs stay in the ring and the fd
-     * monitor's next wait submits them. */
-    io_uring_submit(ring);
-    stat_add(&st->ctx->stat_io_uring_enters, 1);
+    unsigned left = io_uring_sq_ready(ring);
+
+    if (st->in_ring > left) {
+        /* On failure (-EAGAIN, -EBUSY) SQEs stay in the ring, and the
+         * fd monitor's next enter submits them. */
+        st->in_ring = left;
+        stat_add(&st->ctx->stat_io_uring_enters, 1);
+    }
 }
 
-/* Write queued requests to the ring, one io_uring_enter() per batch. */
+void aio_io_uring_entered(AioContext *ctx)
+{
+    AioIoState *st = ctx->io_state;
+    struct io_uring *ring = aio_fdmon_io_uring_ring(ctx);
+
+    if (st && ring && st->in_ring) {
+        entered(st, ring);
+    }
+}
+
+static void enter(AioIoState *st, struct io_uring *ring)
+{
+    io_uring_submit(ring);
+    entered(st, ring);
+}
+
+/* Write queued requests to the ring, one io_uring_enter() per full batch;
+ * a partial one is left for the fd monitor's next enter. */
 void aio_io_uring_flush(AioIoState *st)
 {
     struct io_uring *ring = aio_fdmon_io_uring_ring(st->ctx);
-    unsigned batch, n = 0;
+    unsigned batch;
 
     if (!ring || !st->queued.head) {
         return;
@@ -103,7 +132,6 @@ void aio_io_uring_flush(AioIoState *st)
             /* The ring is full (of the fd monitor's SQEs, or a batch
              * larger than the ring): send it and try once more. */
             enter(st, ring);
-            n = 0;
             if (io_uring_sq_space_left(ring) < need) {
                 /* Still full: keep the rest queued for the next pass. */
                 aio_bh_schedule(st->bh);
@@ -124,26 +152,16 @@ void aio_io_uring_flush(AioIoState *st)
         }
         prep(io_uring_get_sqe(ring), req);
         st->in_kernel++;
-        if (++n == batch) {
+        if (++st->in_ring >= batch) {
             enter(st, ring);
-            n = 0;
         }
-    }
-    if (n) {
-        enter(st, ring);
     }
 }
 
 void aio_io_uring_submit(AioIoState *st, AioIoRequest *req)
 {
-    struct io_uring *ring = aio_fdmon_io_uring_ring(st->ctx);
-
     aio_io_list_push(&st->queued, req);
-    if (st->queued.len >= batch_size(st, ring)) {
-        aio_io_uring_flush(st);
-    } else {
-        aio_bh_schedule(st->bh);
-    }
+    aio_io_uring_flush(st);
 }
 
 void aio_io_uring_complete(AioContext *ctx, uint64_t user_data, int32_t res)

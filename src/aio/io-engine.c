@@ -71,8 +71,10 @@ void aio_io_release(AioIoRequest *req)
 /*
  * Completions, one per pass: the BH schedules itself again before each
  * callback, so that a callback which nests aio_poll() to wait for a
- * sibling finished in the same batch sees it complete there.  Then what
- * callbacks submitted goes to the ring.
+ * sibling finished in the same batch sees it complete there.  Then the
+ * requests still queued (continued transfers and retries, or requests
+ * that found the ring full) go to the ring; new ones went there when
+ * they were submitted.
  */
 static void engine_bh(void *opaque)
 {
