@@ -25,6 +25,7 @@
 #include <iothread/aio.h>
 #include <iothread/coroutine.h>
 #include <iothread/iothread.h>
+#include <iothread/thread-pool.h>
 #include <iothread/timer.h>
 
 #include "harness.h"
@@ -1195,4 +1196,62 @@ TEST(schedule_onto_another_context_moves_the_coroutine_there)
     CHECK_EQ_INT(aio_co_count(iothread_get_aio_context(a)), 0);
     iothread_stop(a);
     iothread_stop(b);
+}
+
+/* ---- aio_co_thread_pool_submit ---- */
+
+typedef struct PoolCo {
+    pid_t tid_before, tid_after; /* the coroutine's, around the wait */
+    atomic_int func_tid;         /* the worker's, written by it */
+    atomic_int func_calls;
+    int ret, null_ret;
+    AioContext *ctx;
+    atomic_int done;
+} PoolCo;
+
+static int pool_co_func(void *arg)
+{
+    PoolCo *p = arg;
+
+    atomic_store(&p->func_tid, gettid());
+    atomic_fetch_add(&p->func_calls, 1);
+    return 4242;
+}
+
+static void pool_co_body(void *opaque)
+{
+    PoolCo *p = opaque;
+
+    p->tid_before = gettid();
+    p->ret = aio_co_thread_pool_submit(pool_co_func, p);
+    p->tid_after = gettid();
+    p->null_ret = aio_co_thread_pool_submit(NULL, p);
+    atomic_store(&p->done, 1);
+}
+
+TEST(co_thread_pool_submit_returns_func_result_and_resumes_at_home)
+{
+    IOThread *io = start_iothread("co-pool");
+    ThreadPoolStats before, after;
+    PoolCo p = {0};
+    Coroutine *co;
+
+    REQUIRE(io);
+    p.ctx = iothread_get_aio_context(io);
+    aio_thread_pool_get_stats(p.ctx, &before);
+    co = aio_co_create(p.ctx, pool_co_body, &p, 0);
+    REQUIRE(co);
+    aio_co_wake(co); /* from this thread: enters on the IOThread */
+    WAIT_UNTIL(atomic_load(&p.done));
+    aio_thread_pool_get_stats(p.ctx, &after);
+    CHECK_EQ_INT(p.ret, 4242);
+    CHECK_EQ_INT(p.null_ret, -EINVAL);
+    CHECK_EQ_INT(p.tid_before, iothread_get_tid(io));
+    CHECK_EQ_INT(p.tid_after, iothread_get_tid(io));
+    CHECK_EQ_INT(atomic_load(&p.func_calls), 1);
+    CHECK(atomic_load(&p.func_tid) != iothread_get_tid(io));
+    CHECK(atomic_load(&p.func_tid) != gettid());
+    CHECK_EQ_INT(after.completed - before.completed, 1);
+    WAIT_UNTIL(aio_co_count(p.ctx) == 0);
+    iothread_stop(io);
 }

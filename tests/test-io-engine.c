@@ -28,6 +28,7 @@
 #include <iothread/aio.h>
 #include <iothread/coroutine.h>
 #include <iothread/io-engine.h>
+#include <iothread/thread-pool.h>
 
 #include "harness.h"
 
@@ -221,6 +222,159 @@ static void errors_body(void *opaque)
 }
 
 JOB_TEST(errors_come_back_as_negative_errno, errors_body)
+
+/* ---- AIO_IO_THREAD_POOL, and the blocking runner ---- */
+
+/* Every file op with AIO_IO_THREAD_POOL: right results, and each one a
+ * request of the engine run by the pool, on the io_uring engine too. */
+static void pool_flag_body(void *opaque)
+{
+    Job *j = opaque;
+    static char a[BLK], b[2 * BLK], back[3 * BLK], want[3 * BLK];
+    struct iovec w[] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    struct iovec r[] = {{back, 100}, {back + 100, sizeof(back) - 100}};
+    AioIoRequest wr = {.op = AIO_IO_WRITEV, .fd = j->fd, .offset = BLK,
+                       .iov = w, .iovcnt = 2,
+                       .flags = AIO_IO_THREAD_POOL | AIO_IO_FUA};
+    AioIoRequest rd = {.op = AIO_IO_READV, .fd = j->fd, .offset = BLK,
+                       .iov = r, .iovcnt = 2, .flags = AIO_IO_THREAD_POOL};
+    AioIoRequest eof = rd, fs = {.op = AIO_IO_FSYNC, .fd = j->fd,
+                                 .flags = AIO_IO_THREAD_POOL};
+    AioIoRequest fds = fs, punch = {.op = AIO_IO_FALLOCATE, .fd = j->fd,
+                                    .mode = FALLOC_FL_PUNCH_HOLE |
+                                            FALLOC_FL_KEEP_SIZE,
+                                    .offset = BLK, .len = BLK,
+                                    .flags = AIO_IO_THREAD_POOL};
+    AioIoStats io0, io1;
+    ThreadPoolStats pool0, pool1;
+
+    fds.op = AIO_IO_FDATASYNC;
+    eof.offset = 2 * BLK; /* 2 blocks before end of file */
+    fill(a, sizeof(a), 'p');
+    fill(b, sizeof(b), 'q');
+    memcpy(want, a, sizeof(a));
+    memcpy(want + sizeof(a), b, sizeof(b));
+    aio_io_get_stats(j->ctx, &io0);
+    aio_thread_pool_get_stats(j->ctx, &pool0);
+    JOB_CHECK(j, aio_co_io(&wr) == 3 * BLK);
+    JOB_CHECK(j, aio_co_io(&fds) == 0);
+    JOB_CHECK(j, aio_co_io(&fs) == 0);
+    JOB_CHECK(j, aio_co_io(&rd) == 3 * BLK);
+    JOB_CHECK(j, memcmp(back, want, sizeof(want)) == 0);
+    JOB_CHECK(j, aio_co_io(&eof) == 2 * BLK);
+    JOB_CHECK(j, aio_co_io(&punch) == 0);
+    JOB_CHECK(j, aio_co_io(&rd) == 3 * BLK);
+    for (int i = 0; i < 3 * BLK; i++) {
+        JOB_CHECK(j, back[i] == (i < BLK ? 0 : want[i]));
+    }
+    aio_io_get_stats(j->ctx, &io1);
+    aio_thread_pool_get_stats(j->ctx, &pool1);
+    JOB_CHECK(j, io1.submitted - io0.submitted == 7);
+    JOB_CHECK(j, io1.completed - io0.completed == 7);
+    JOB_CHECK(j, io1.in_flight == 0);
+    JOB_CHECK(j, io1.enters == io0.enters);
+    JOB_CHECK(j, pool1.completed - pool0.completed == 7);
+    j->done = true;
+}
+
+JOB_TEST(thread_pool_flag_runs_file_requests_on_the_pool, pool_flag_body)
+
+static void pool_flag_socket_body(void *opaque)
+{
+    Job *j = opaque;
+    int sv[2];
+    char c = 'x';
+    struct iovec v = {&c, 1};
+    struct msghdr msg = {.msg_iov = &v, .msg_iovlen = 1};
+    AioIoRequest req = {.op = AIO_IO_SENDMSG, .msg = &msg,
+                        .flags = AIO_IO_THREAD_POOL};
+    AioIoStats io0, io1;
+
+    JOB_CHECK(j, socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    aio_io_get_stats(j->ctx, &io0);
+    req.fd = sv[0];
+    JOB_CHECK(j, aio_co_io(&req) == -EINVAL);
+    req.op = AIO_IO_RECVMSG;
+    req.fd = sv[1];
+    JOB_CHECK(j, aio_co_io(&req) == -EINVAL);
+    aio_io_get_stats(j->ctx, &io1);
+    JOB_CHECK(j, io1.submitted == io0.submitted);
+    /* Nothing was sent. */
+    JOB_CHECK(j, recv(sv[1], &c, 1, MSG_DONTWAIT) == -1 && errno == EAGAIN);
+    close(sv[0]);
+    close(sv[1]);
+    j->done = true;
+}
+
+JOB_TEST(thread_pool_flag_on_a_socket_op_is_einval, pool_flag_socket_body)
+
+/* No context at all: the calls are made on this thread. */
+TEST(run_blocking_reads_writes_and_fallocates_on_the_calling_thread)
+{
+    static char a[BLK], b[2 * BLK], back[3 * BLK], want[3 * BLK];
+    struct iovec w[] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    struct iovec r[] = {{back, 100}, {back + 100, sizeof(back) - 100}};
+    int fd = temp_fd(), sv[2], closed;
+    AioIoRequest wr = {.op = AIO_IO_WRITEV, .fd = fd, .offset = BLK,
+                       .iov = w, .iovcnt = 2, .flags = AIO_IO_FUA};
+    AioIoRequest rd = {.op = AIO_IO_READV, .fd = fd, .offset = BLK,
+                       .iov = r, .iovcnt = 2};
+    AioIoRequest punch = {.op = AIO_IO_FALLOCATE, .fd = fd,
+                          .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          .offset = BLK, .len = BLK};
+    AioIoRequest req;
+    struct msghdr msg = {.msg_iov = w, .msg_iovlen = 1};
+    struct stat st;
+
+    REQUIRE(fd >= 0);
+    fill(a, sizeof(a), 'r');
+    fill(b, sizeof(b), 's');
+    memcpy(want, a, sizeof(a));
+    memcpy(want + sizeof(a), b, sizeof(b));
+    CHECK_EQ_INT(aio_io_run_blocking(&wr), 3 * BLK);
+    CHECK(fstat(fd, &st) == 0 && st.st_size == 4 * BLK);
+    CHECK_EQ_INT(aio_io_run_blocking(&rd), 3 * BLK);
+    CHECK(memcmp(back, want, sizeof(want)) == 0);
+    /* A short read at end of file only. */
+    req = rd;
+    req.offset = 3 * BLK;
+    CHECK_EQ_INT(aio_io_run_blocking(&req), BLK);
+    req.offset = 8 * BLK;
+    CHECK_EQ_INT(aio_io_run_blocking(&req), 0);
+    CHECK_EQ_INT(aio_io_run_blocking(&punch), 0);
+    CHECK_EQ_INT(aio_io_run_blocking(&rd), 3 * BLK);
+    for (int i = 0; i < 3 * BLK; i++) {
+        CHECK(back[i] == (i < BLK ? 0 : want[i]));
+    }
+    req = (AioIoRequest){.op = AIO_IO_FDATASYNC, .fd = fd};
+    CHECK_EQ_INT(aio_io_run_blocking(&req), 0);
+    req.op = AIO_IO_FSYNC;
+    CHECK_EQ_INT(aio_io_run_blocking(&req), 0);
+    /* What aio_io_submit() refuses, and sockets. */
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    req = (AioIoRequest){.op = AIO_IO_SENDMSG, .fd = sv[0], .msg = &msg,
+                         .offset = 0, .len = BLK}; /* no EINVAL by luck */
+    CHECK_EQ_INT(aio_io_run_blocking(&req), -EINVAL);
+    req.op = AIO_IO_RECVMSG;
+    req.fd = sv[1];
+    CHECK_EQ_INT(aio_io_run_blocking(&req), -EINVAL);
+    CHECK(recv(sv[1], back, 1, MSG_DONTWAIT) == -1 && errno == EAGAIN);
+    close(sv[0]);
+    close(sv[1]);
+    CHECK_EQ_INT(aio_io_run_blocking(NULL), -EINVAL);
+    req = rd;
+    req.offset = -1;
+    CHECK_EQ_INT(aio_io_run_blocking(&req), -EINVAL);
+    req = wr;
+    req.flags = 0x80;
+    CHECK_EQ_INT(aio_io_run_blocking(&req), -EINVAL);
+    closed = dup(fd);
+    close(closed);
+    req = rd;
+    req.fd = closed;
+    CHECK_EQ_INT(aio_io_run_blocking(&req), -EBADF);
+    close(fd);
+}
 
 static void efbig_body(void *opaque)
 {
@@ -834,6 +988,7 @@ static long dirty_pages(int fd, uint64_t off, uint64_t len)
 
 typedef struct FuaJob {
     Job j;
+    int flags; /* added to both writes: 0 or AIO_IO_THREAD_POOL */
     long plain_dirty, fua_dirty;
 } FuaJob;
 
@@ -851,16 +1006,17 @@ static void fua_body(void *opaque)
     struct iovec v = {buf, sizeof(buf)};
 
     memset(buf, 'f', sizeof(buf));
-    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, 0) == 2 * BLK);
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 0, f->flags) == 2 * BLK);
     f->plain_dirty = dirty_pages(j->fd, 0, 2 * BLK);
-    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 2 * BLK, AIO_IO_FUA) == 2 * BLK);
+    JOB_CHECK(j, aio_co_pwritev(j->fd, &v, 1, 2 * BLK,
+                                AIO_IO_FUA | f->flags) == 2 * BLK);
     f->fua_dirty = dirty_pages(j->fd, 2 * BLK, 2 * BLK);
     j->done = true;
 }
 
-TEST_FDMON(fua_write_reaches_the_kernel_as_rwf_dsync)
+static void fua_case(AioFdmon fdmon, int flags)
 {
-    FuaJob f = {.j = {.fdmon = fdmon}};
+    FuaJob f = {.j = {.fdmon = fdmon}, .flags = flags};
 
     run_job(fua_body, &f.j);
     if (f.plain_dirty < 0) {
@@ -873,6 +1029,16 @@ TEST_FDMON(fua_write_reaches_the_kernel_as_rwf_dsync)
     }
     CHECK_EQ_INT(f.plain_dirty, 2);
     CHECK_EQ_INT(f.fua_dirty, 0);
+}
+
+TEST_FDMON(fua_write_reaches_the_kernel_as_rwf_dsync)
+{
+    fua_case(fdmon, 0);
+}
+
+TEST_FDMON(fua_write_on_the_pool_by_flag_reaches_the_kernel_as_rwf_dsync)
+{
+    fua_case(fdmon, AIO_IO_THREAD_POOL);
 }
 
 typedef struct NestState {

@@ -73,6 +73,13 @@ typedef enum AioIoOp {
  * completes (RWF_DSYNC), like a FUA write. */
 #define AIO_IO_FUA 0x1
 
+/* Flag of the file ops (READV, WRITEV, FSYNC, FDATASYNC, FALLOCATE): run
+ * this request on the context's thread pool, as the "thread-pool" engine
+ * does, even when the context's engine is io_uring (QEMU's aio=threads).
+ * Same results and guarantees; counted in AioIoStats like any request
+ * (never in enters).  With RECVMSG / SENDMSG: -EINVAL. */
+#define AIO_IO_THREAD_POOL 0x2
+
 typedef struct AioIoRequest AioIoRequest;
 
 /* Runs on the home thread once @req is done; @ret as the header says. */
@@ -89,7 +96,8 @@ struct AioIoRequest {
     int64_t offset;           /* READV, WRITEV, FALLOCATE */
     const struct iovec *iov;  /* READV, WRITEV */
     int iovcnt;
-    int flags;                /* WRITEV: AIO_IO_FUA; others: 0 */
+    int flags;                /* file ops: AIO_IO_THREAD_POOL; WRITEV
+                                 also AIO_IO_FUA; sockets: 0 */
     int mode;                 /* FALLOCATE: e.g. FALLOC_FL_PUNCH_HOLE |
                                  FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE */
     int64_t len;              /* FALLOCATE */
@@ -144,7 +152,8 @@ void aio_io_get_stats(AioContext *ctx, AioIoStats *stats);
  * aio_io_submit: start @req on @ctx; @req->cb(@req, ret) runs later on the
  * home thread, never before this returns.  Home thread only.  Returns 0,
  * or -EINVAL (NULL @ctx, @req or @req->cb, unknown op, negative fd,
- * offset or length, unknown flags, iovcnt or msg_iovlen outside
+ * offset or length, unknown flags or a flag the op does not take (e.g.
+ * AIO_IO_THREAD_POOL on a socket op), iovcnt or msg_iovlen outside
  * 0..IOV_MAX, a NULL msg for RECVMSG / SENDMSG) or -ENOMEM / -EAGAIN from
  * the thread pool; then the callback never runs.
  *
@@ -158,6 +167,23 @@ void aio_io_get_stats(AioContext *ctx, AioIoStats *stats);
  * freeing its context aborts (see <iothread/coroutine.h>).
  */
 int aio_io_submit(AioContext *ctx, AioIoRequest *req);
+
+/*
+ * aio_io_run_blocking: make @req's system calls on the calling thread,
+ * now, and return its result with the engine's guarantees (a read or
+ * write is completed, or -errno; a short read only at end of file; a
+ * write never short; EINTR retried).  No context, callback or counter is
+ * involved; @req is only read (cb, opaque and AIO_IO_THREAD_POOL are
+ * ignored) and may be a local.  File ops only: RECVMSG / SENDMSG, and
+ * whatever aio_io_submit() would refuse, give -EINVAL.  Any thread.
+ *
+ * It blocks the thread for as long as the call takes: for callers that
+ * know the call is short (e.g. a small copy from a file in tmpfs, which
+ * io_uring would hand to one of its worker threads) or that already run
+ * on a worker thread (a ThreadPoolFunc).  The "thread-pool" engine runs
+ * each file request with it.
+ */
+ssize_t aio_io_run_blocking(const AioIoRequest *req);
 
 /*
  * aio_co_io: run @req (its cb and opaque are ignored) on the calling

@@ -54,6 +54,17 @@ int aio_thread_pool_submit(AioContext *ctx, ThreadPoolFunc *func, void *arg,
                            ThreadPoolRequest **reqp);
 
 /*
+ * aio_co_thread_pool_submit: run @func(@arg) on the pool of the calling
+ * coroutine's home context and suspend the coroutine until it has run;
+ * the coroutine is resumed on its home thread.  Returns @func's result,
+ * or -EINVAL (NULL @func), -ENOMEM / -EAGAIN from
+ * aio_thread_pool_submit() (then @func never runs).  Coroutine only
+ * (aborts outside one, as aio_co_io() does).  QEMU's
+ * thread_pool_submit_co().  @arg is the caller's until this returns.
+ */
+int aio_co_thread_pool_submit(ThreadPoolFunc *func, void *arg);
+
+/*
  * aio_thread_pool_cancel: if @req has not started, it will not run and its
  * completion gets -ECANCELED (asynchronously, on a later pass); if it is
  * running or done, nothing changes.  Home thread only.  Returns true when

@@ -4,12 +4,13 @@
  * completion BH, and the thread-pool back-end (io_uring's is in
  * io-engine-uring.c, sockets without io_uring in io-engine-sock.c).
  *
- * A context whose fd monitor is io_uring runs requests on that ring; any
- * other runs each request as one work item of the context's thread pool:
- * the worker makes the system call (continuing short transfers, retrying
- * EINTR) and stores the result in the request; the pool's completion
- * bottom half then calls the request's callback on the home thread.  The
- * pool's lock orders the worker's store before that read.
+ * A context whose fd monitor is io_uring runs requests on that ring
+ * (unless flagged AIO_IO_THREAD_POOL); any other runs each file request
+ * as one work item of the context's thread pool: the worker makes the
+ * system calls with aio_io_run_blocking() (continuing short transfers,
+ * retrying EINTR) and stores the result in the request; the pool's
+ * completion bottom half then calls the request's callback on the home
+ * thread.  The pool's lock orders the worker's store before that read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,9 +197,15 @@ static ssize_t iov_total(const AioIoRequest *req)
     return (ssize_t)total;
 }
 
+/* The RWF_* flags of a WRITEV, for every back-end. */
+static int rw_flags(const AioIoRequest *req)
+{
+    return req->flags & AIO_IO_FUA ? RWF_DSYNC : 0;
+}
+
 int aio_io_rw_flags(AioIoRequest *req)
 {
-    req->rw_flags_ = req->flags & AIO_IO_FUA ? RWF_DSYNC : 0;
+    req->rw_flags_ = rw_flags(req);
     return req->rw_flags_;
 }
 
@@ -243,114 +250,125 @@ struct msghdr *aio_io_send_hdr(AioIoRequest *req)
     return &req->msg_cur_;
 }
 
+/* The flags @op takes. */
+static int op_flags(AioIoOp op)
+{
+    switch (op) {
+    case AIO_IO_WRITEV:
+        return AIO_IO_FUA | AIO_IO_THREAD_POOL;
+    case AIO_IO_RECVMSG:
+    case AIO_IO_SENDMSG:
+        return 0;
+    default:
+        return AIO_IO_THREAD_POOL;
+    }
+}
+
 static int validate(const AioIoRequest *req)
 {
-    if (req->fd < 0 || (unsigned)req->op >= AIO_IO_OP_MAX) {
+    if (req->fd < 0 || (unsigned)req->op >= AIO_IO_OP_MAX ||
+        (req->flags & ~op_flags(req->op))) {
         return -EINVAL;
     }
     switch (req->op) {
     case AIO_IO_READV:
     case AIO_IO_WRITEV:
         if (req->offset < 0 || req->iovcnt < 0 || req->iovcnt > IOV_MAX ||
-            (req->iovcnt && !req->iov) ||
-            (req->flags & ~(req->op == AIO_IO_WRITEV ? AIO_IO_FUA : 0))) {
+            (req->iovcnt && !req->iov)) {
             return -EINVAL;
         }
         return iov_total(req) < 0 ? -EINVAL : 0;
     case AIO_IO_FALLOCATE:
-        return req->offset < 0 || req->len <= 0 || req->flags ? -EINVAL : 0;
+        return req->offset < 0 || req->len <= 0 ? -EINVAL : 0;
     case AIO_IO_RECVMSG:
     case AIO_IO_SENDMSG:
-        if (!req->msg || req->flags || req->msg->msg_iovlen > IOV_MAX ||
+        if (!req->msg || req->msg->msg_iovlen > IOV_MAX ||
             (req->msg->msg_iovlen && !req->msg->msg_iov)) {
             return -EINVAL;
         }
         return iov_total(req) < 0 ? -EINVAL : 0;
     default:
-        return req->flags ? -EINVAL : 0;
+        return 0;
     }
 }
 
-/* One system call of a transfer, at @done bytes into it. */
+/* One system call of a transfer; EINTR is the caller's to retry. */
 static ssize_t transfer_once(const AioIoRequest *req, const struct iovec *iov,
-                             int iovcnt, int64_t offset)
+                             int iovcnt, int64_t offset, int rwf)
 {
     if (req->op == AIO_IO_READV) {
         return preadv(req->fd, iov, iovcnt, offset);
     }
-    return pwritev2(req->fd, iov, iovcnt, offset, req->rw_flags_);
+    return pwritev2(req->fd, iov, iovcnt, offset, rwf);
 }
 
 /*
- * The whole transfer: short counts are continued from a private copy of
- * the vector (the caller's is const), so only a read that meets end of
- * file returns fewer bytes than asked; an error after partial progress is
- * returned as the error.
+ * The whole transfer.  After a short count the rest goes on from where it
+ * stopped: the rest of a cut element alone, then the following elements
+ * in one call, straight from the caller's (const) vector, so nothing is
+ * allocated.  Only a read that meets end of file returns fewer bytes than
+ * asked; an error after partial progress is returned as the error.
  */
-static ssize_t transfer(const AioIoRequest *req)
+static ssize_t transfer(const AioIoRequest *req, int rwf)
 {
     ssize_t total = iov_total(req), done = 0;
     const struct iovec *iov = req->iov;
-    struct iovec *copy_base = NULL, *copy = NULL;
     int iovcnt = req->iovcnt;
+    size_t skip = 0; /* bytes of iov[0] already transferred */
 
     while (done < total) {
-        ssize_t n = transfer_once(req, iov, iovcnt, req->offset + done);
+        struct iovec part = {(char *)iov[0].iov_base + skip,
+                             iov[0].iov_len - skip};
+        ssize_t n = skip ? transfer_once(req, &part, 1, req->offset + done,
+                                         rwf)
+                         : transfer_once(req, iov, iovcnt,
+                                         req->offset + done, rwf);
+        size_t left;
 
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            done = -errno;
-            break;
+            return -errno;
         }
         if (n == 0) {
             /* End of file for a read; a write that makes no progress
              * would spin. */
-            if (req->op != AIO_IO_READV) {
-                done = -EIO;
-            }
-            break;
+            return req->op == AIO_IO_READV ? done : -EIO;
         }
         done += n;
-        if (done == total) {
-            break;
-        }
-        if (!copy) {
-            copy = copy_base = malloc(sizeof(*copy) * (size_t)iovcnt);
-            if (!copy) {
-                done = -ENOMEM;
-                break;
-            }
-            memcpy(copy, iov, sizeof(*copy) * (size_t)iovcnt);
-        }
         /* Skip what was transferred. */
-        while ((size_t)n >= copy[0].iov_len) {
-            n -= (ssize_t)copy[0].iov_len;
-            copy++;
+        left = skip + (size_t)n;
+        while (iovcnt > 0 && left >= iov[0].iov_len) {
+            left -= iov[0].iov_len;
+            iov++;
             iovcnt--;
         }
-        copy[0].iov_base = (char *)copy[0].iov_base + n;
-        copy[0].iov_len -= (size_t)n;
-        iov = copy;
+        skip = left;
     }
-    free(copy_base);
     return done;
 }
 
-static ssize_t run_request(const AioIoRequest *req)
+ssize_t aio_io_run_blocking(const AioIoRequest *req)
 {
     int ret;
 
+    if (!req || validate(req) < 0 || is_socket_op(req->op)) {
+        return -EINVAL;
+    }
     switch (req->op) {
     case AIO_IO_READV:
     case AIO_IO_WRITEV:
-        return req->iovcnt ? transfer(req) : 0;
+        return transfer(req, rw_flags(req));
     case AIO_IO_FSYNC:
-        ret = fsync(req->fd);
+        do {
+            ret = fsync(req->fd);
+        } while (ret < 0 && errno == EINTR);
         break;
     case AIO_IO_FDATASYNC:
-        ret = fdatasync(req->fd);
+        do {
+            ret = fdatasync(req->fd);
+        } while (ret < 0 && errno == EINTR);
         break;
     case AIO_IO_FALLOCATE:
         do {
@@ -358,16 +376,18 @@ static ssize_t run_request(const AioIoRequest *req)
         } while (ret < 0 && errno == EINTR);
         break;
     default:
-        return -EINVAL;
+        return -EINVAL; /* sockets: the caller's thread may not wait */
     }
     return ret < 0 ? -errno : 0;
 }
 
+/* The thread-pool back-end: @arg's system calls on a worker.  Its result
+ * goes through the request, not the pool's int. */
 static int pool_work(void *arg)
 {
     AioIoRequest *req = arg;
 
-    req->ret_ = run_request(req);
+    req->ret_ = aio_io_run_blocking(req);
     return 0;
 }
 
@@ -406,7 +426,7 @@ int aio_io_submit(AioContext *ctx, AioIoRequest *req)
     req->iov_copy_ = NULL;
     req->iov_cur_ = req_iov(req, &req->iovcnt_cur_);
     aio_io_rw_flags(req);
-    if (aio_fdmon_io_uring_ring(ctx)) {
+    if (aio_fdmon_io_uring_ring(ctx) && !(req->flags & AIO_IO_THREAD_POOL)) {
         aio_io_uring_submit(st, req);
     } else if (is_socket_op(req->op)) {
         aio_io_sock_submit(st, req);
