@@ -75,9 +75,6 @@ struct BlockNode {
  * return the system call's result (a transfer completed as the engine
  * completes it; a short read only at end of file). */
 ssize_t block_run(const BlockNode *node, AioIoRequest *req);
-/* Run @fn(@arg) on a worker of the calling coroutine's thread pool and
- * return its result (or the pool's -errno), whatever the node's aio=. */
-ssize_t block_run_in_pool(ssize_t (*fn)(void *arg), void *arg);
 /* Shorthands: 0 or -errno. */
 int block_run_fallocate(const BlockNode *node, int mode, int64_t offset,
                         int64_t len);

@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include <iothread/thread-pool.h>
+
 #include "block/block-internal.h"
 
 int block_check_range(const BlockNode *node, int64_t offset, int64_t bytes)
@@ -174,7 +176,7 @@ typedef struct CacheArgs {
     int64_t offset, bytes;
 } CacheArgs;
 
-static ssize_t fadvise_willneed(void *opaque)
+static int fadvise_willneed(void *opaque)
 {
     const CacheArgs *a = opaque;
 
@@ -194,5 +196,5 @@ int block_co_cache(BlockNode *node, int64_t offset, int64_t bytes)
     }
     /* WILLNEED starts the reads before it returns, which may block:
      * not on the loop's thread. */
-    return (int)block_run_in_pool(fadvise_willneed, &args);
+    return aio_co_thread_pool_submit(fadvise_willneed, &args);
 }
